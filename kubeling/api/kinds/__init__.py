@@ -1,0 +1,1 @@
+"""Per-group strategies and Resource tables; each module exports ``RESOURCES``."""

@@ -1,0 +1,195 @@
+"""The resource registry: which kinds exist and how each behaves.
+
+A :class:`Resource` names one served (group, version, plural) and carries its
+:class:`Strategy`, the per-kind hooks that the API server's generic store runs
+in a fixed order (kube's registry/strategy pattern):
+
+    create:  default -> prepare_for_create -> validate -> (admission) -> store
+    update:  default -> prepare_for_update -> validate_update -> store
+    status:  prepare_for_status_update -> validate_status_update -> store
+
+Defaulting is idempotent and never fails; validation returns every field error
+with its path. Strategies are pure functions of the objects: anything that
+needs cluster state (IP allocation, namespace checks) lives in the API server.
+Objects are plain JSON dicts; hooks mutate the dict they are given, which the
+caller owns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from kubeling.api import errors
+from kubeling.lib import timeutil
+
+Obj = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One column of ``kubectl get`` output (a Table column definition)."""
+
+    name: str
+    cell: Callable[[Obj], Any]
+    type: str = "string"  # string | integer | number | boolean | date
+    format: str = ""  # "name" for the NAME column, "date" etc.
+    description: str = ""
+    priority: int = 0  # 1 = only with -o wide
+
+
+def age_cell(obj: Obj) -> str:
+    """The AGE column's cell: ``5m``, computed when the table is served, as upstream does."""
+    return timeutil.age(obj.get("metadata", {}).get("creationTimestamp", ""))
+
+
+NAME_COLUMN = Column(
+    "Name",
+    lambda o: o.get("metadata", {}).get("name", ""),
+    format="name",
+    description="Name must be unique within a namespace.",
+)
+AGE_COLUMN = Column(
+    "Age",
+    age_cell,
+    description="CreationTimestamp is a timestamp representing the server time when this object was created.",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleSpec:
+    """Where the ``scale`` subresource reads and writes replicas."""
+
+    spec_replicas: tuple[str, ...] = ("spec", "replicas")
+    status_replicas: tuple[str, ...] = ("status", "replicas")
+    # Returns the label selector string for Scale.status.selector.
+    selector: Callable[[Obj], str] | None = None
+
+
+class Strategy:
+    """Default behaviour shared by most kinds; subclasses override what differs."""
+
+    #: Whether the kind has a spec/status split and a ``status`` subresource.
+    has_status: bool = False
+    #: Whether metadata.generation is maintained (bumped on spec changes).
+    tracks_generation: bool = False
+
+    def default(self, obj: Obj) -> None:
+        """Fill defaults in place. Idempotent; never fails."""
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        """Reset what a client may not set on create (e.g. status for most kinds)."""
+        if self.has_status and self.reset_status_on_create:
+            obj.pop("status", None)
+        if self.tracks_generation:
+            obj.setdefault("metadata", {})["generation"] = 1
+
+    #: Whether status sent on create is dropped (pods keep none; nodes keep theirs).
+    reset_status_on_create: bool = True
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        """Keep status from the stored object on a main-resource update; bump generation."""
+        if self.has_status:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        if self.tracks_generation:
+            gen = old.get("metadata", {}).get("generation", 1)
+            if self.spec_of(new) != self.spec_of(old):
+                gen += 1
+            new.setdefault("metadata", {})["generation"] = gen
+
+    def spec_of(self, obj: Obj) -> Any:
+        """What counts as 'spec' for generation tracking."""
+        return obj.get("spec")
+
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
+        """A status update changes only status: everything else comes from old."""
+        status = new.get("status")
+        new.clear()
+        new.update({k: v for k, v in old.items() if k != "status"})
+        if status is not None:
+            new["status"] = status
+        # metadata changes through the status subresource are ignored upstream,
+        # except the resourceVersion precondition which the store checks.
+
+    def validate(self, obj: Obj) -> list[errors.FieldError]:
+        return []
+
+    def validate_update(self, new: Obj, old: Obj) -> list[errors.FieldError]:
+        return self.validate(new)
+
+    def validate_status_update(self, new: Obj, old: Obj) -> list[errors.FieldError]:
+        return []
+
+    def columns(self) -> list[Column]:
+        """Table columns for ``kubectl get`` (NAME first, AGE usually last)."""
+        return [NAME_COLUMN, AGE_COLUMN]
+
+    def field_values(self, obj: Obj) -> dict[str, str]:
+        """Values of the field-selector keys this kind supports, beyond
+        ``metadata.name`` / ``metadata.namespace`` which the store adds."""
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Resource:
+    """One served resource: ``/apis/<group>/<version>/<plural>``."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    strategy: Strategy
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    singular: str = ""
+    verbs: tuple[str, ...] = (
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    )
+    #: Subresources beyond ``status`` (which follows ``strategy.has_status``):
+    #: e.g. ("scale",), ("binding", "eviction").
+    subresources: tuple[str, ...] = ()
+    scale: ScaleSpec | None = None
+    #: The OpenAPI definition name of the kind, e.g. ``io.k8s.api.core.v1.Pod``.
+    schema: str = ""
+    #: For kinds served in several versions: the version objects are stored in.
+    #: ``convert(obj, to_version)`` converts between served versions.
+    storage_version: str = ""
+    convert: Callable[[Obj, str], Obj] | None = None
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def storage_prefix(self) -> str:
+        """Key prefix shared by every served version of this resource."""
+        return f"/registry/{self.group or 'core'}/{self.plural}/"
+
+    def key(self, namespace: str, name: str) -> str:
+        if self.namespaced:
+            return f"{self.storage_prefix}{namespace}/{name}"
+        return f"{self.storage_prefix}{name}"
+
+    @property
+    def singular_name(self) -> str:
+        return self.singular or self.kind.lower()
+
+    @property
+    def list_kind(self) -> str:
+        return self.kind + "List"
+
+    @property
+    def has_status(self) -> bool:
+        return self.strategy.has_status
