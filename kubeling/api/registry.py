@@ -74,6 +74,8 @@ class Strategy:
     has_status: bool = False
     #: Whether metadata.generation is maintained (bumped on spec changes).
     tracks_generation: bool = False
+    #: How metadata.name is checked (messages, empty if valid); most kinds use DNS-1123 subdomains.
+    name_fn: Callable[[str], list[str]] | None = None
 
     def default(self, obj: Obj) -> None:
         """Fill defaults in place. Idempotent; never fails."""
@@ -114,6 +116,12 @@ class Strategy:
             new["status"] = status
         # metadata changes through the status subresource are ignored upstream,
         # except the resourceVersion precondition which the store checks.
+
+    def prepare_for_subresource(self, subresource: str, new: Obj, old: Obj) -> None:
+        """Updates through other subresources (pods/binding, namespaces/finalize)."""
+
+    def validate_subresource(self, subresource: str, new: Obj, old: Obj) -> list[errors.FieldError]:
+        return []
 
     def validate(self, obj: Obj) -> list[errors.FieldError]:
         return []

@@ -104,6 +104,10 @@ class Store:
             await plugin.admit(ctx, op, self.res, obj, old)
 
     def _validate_meta(self, obj: Obj) -> list[errors.FieldError]:
+        name_fn = self.res.strategy.name_fn
+        if name_fn is not None:
+            return meta.validate_object_meta(obj.get("metadata") or {}, namespaced=self.res.namespaced,
+                                             name_fn=name_fn)
         return meta.validate_object_meta(obj.get("metadata") or {}, namespaced=self.res.namespaced)
 
     async def read(self, namespace: str, name: str) -> tuple[Obj, int]:
@@ -263,6 +267,9 @@ class Store:
         if ctx.subresource == "status":
             strat.prepare_for_status_update(desired, old_cmp)
             errs = strat.validate_status_update(desired, old_cmp)
+        elif ctx.subresource:
+            strat.prepare_for_subresource(ctx.subresource, desired, old_cmp)
+            errs = strat.validate_subresource(ctx.subresource, desired, old_cmp)
         else:
             strat.default(desired)
             strat.prepare_for_update(desired, old_cmp)
