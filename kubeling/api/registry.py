@@ -175,6 +175,37 @@ class Resource:
     #: ``convert(obj, to_version)`` converts between served versions.
     storage_version: str = ""
     convert: Callable[[Obj, str], Obj] | None = None
+    #: For kinds stored with another group's objects (events.k8s.io Events are
+    #: core Events): that group ("" for core). ``convert`` then receives
+    #: "group/version" strings ("core/v1", "events.k8s.io/v1").
+    storage_group: str | None = None
+
+    @property
+    def needs_conversion(self) -> bool:
+        if self.convert is None:
+            return False
+        if self.storage_group is not None and self.storage_group != self.group:
+            return True
+        return bool(self.storage_version) and self.storage_version != self.version
+
+    @property
+    def storage_group_version(self) -> str:
+        """apiVersion of stored objects."""
+        group = self.group if self.storage_group is None else self.storage_group
+        version = self.storage_version or self.version
+        return f"{group}/{version}" if group else version
+
+    def convert_to_storage(self, obj: Obj) -> Obj:
+        assert self.convert is not None
+        if self.storage_group is not None:
+            return self.convert(obj, f"{self.storage_group or 'core'}/{self.storage_version or self.version}")
+        return self.convert(obj, self.storage_version)
+
+    def convert_from_storage(self, obj: Obj) -> Obj:
+        assert self.convert is not None
+        if self.storage_group is not None:
+            return self.convert(obj, self.group_version)
+        return self.convert(obj, self.version)
 
     @property
     def group_version(self) -> str:
@@ -183,7 +214,8 @@ class Resource:
     @property
     def storage_prefix(self) -> str:
         """Key prefix shared by every served version of this resource."""
-        return f"/registry/{self.group or 'core'}/{self.plural}/"
+        group = self.group if self.storage_group is None else self.storage_group
+        return f"/registry/{group or 'core'}/{self.plural}/"
 
     def key(self, namespace: str, name: str) -> str:
         if self.namespaced:

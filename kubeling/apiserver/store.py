@@ -76,16 +76,16 @@ class Store:
 
     def to_storage(self, obj: Obj) -> Obj:
         r = self.res
-        if r.convert and r.storage_version and r.storage_version != r.version:
-            obj = r.convert(obj, r.storage_version)
-            obj["apiVersion"] = f"{r.group}/{r.storage_version}" if r.group else r.storage_version
+        if r.needs_conversion:
+            obj = r.convert_to_storage(obj)
+            obj["apiVersion"] = r.storage_group_version
         return obj
 
     def from_storage(self, obj: Obj) -> Obj:
         """Served form of a stored object (the caller owns ``obj``)."""
         r = self.res
-        if r.convert and r.storage_version and r.storage_version != r.version:
-            obj = r.convert(obj, r.version)
+        if r.needs_conversion:
+            obj = r.convert_from_storage(obj)
         obj["apiVersion"] = r.group_version
         obj["kind"] = r.kind
         return obj
@@ -93,7 +93,7 @@ class Store:
     def served(self, obj: Obj) -> Obj:
         """Served form of an object that may belong to a cache: never mutates it."""
         r = self.res
-        if r.convert and r.storage_version and r.storage_version != r.version:
+        if r.needs_conversion:
             return self.from_storage(codec.deep_copy(obj))
         if obj.get("apiVersion") == r.group_version and obj.get("kind") == r.kind:
             return obj
