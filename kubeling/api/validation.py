@@ -17,13 +17,13 @@ a field error instead.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeGuard
 
 from kubeling.api import errors
+from kubeling.lib import quantity
 
 FieldErrors = list[errors.FieldError]
 
@@ -433,63 +433,16 @@ def validate_enum(value: Any, path: str, allowed: list[str], *, required: bool =
 
 QUANTITY_REGEX_MSG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 
-_SUFFIX = {
-    "": Decimal(1),
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-    "Ki": Decimal(2**10),
-    "Mi": Decimal(2**20),
-    "Gi": Decimal(2**30),
-    "Ti": Decimal(2**40),
-    "Pi": Decimal(2**50),
-    "Ei": Decimal(2**60),
-}
-_QTY_RE = re.compile(r"^([+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))(?:(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])|([eE][-+]?[0-9]+))?$")
-
-
 def quantity_value(value: Any) -> Decimal | None:
-    """The numeric value of a resource quantity (``"500m"`` -> 0.5), None if malformed.
-
-    Uses :mod:`kubeling.lib.quantity` when it is available so both agree on
-    the grammar; a small local parser covers the canonical forms otherwise.
-    """
+    """The exact numeric value of a resource quantity (``"500m"`` -> 0.5), None if malformed."""
     if is_int(value) or isinstance(value, float):
         return Decimal(str(value))
     if not isinstance(value, str):
         return None
     try:
-        quantity: Any = importlib.import_module("kubeling.lib.quantity")
-    except ImportError:
-        quantity = None
-    if quantity is not None:
-        try:
-            q = quantity.parse(value)
-        except quantity.QuantityError:
-            return None
-        for attr in ("value", "decimal", "as_decimal"):
-            v = getattr(q, attr, None)
-            if callable(v):
-                v = v()
-            if isinstance(v, (Decimal, int, float)):
-                return Decimal(str(v)) if not isinstance(v, Decimal) else v
-        # unknown Quantity shape: fall through to the local parser
-    m = _QTY_RE.match(value.strip()) if value == value.strip() else None
-    if not m:
+        return quantity.parse(value).decimal
+    except quantity.QuantityError:
         return None
-    try:
-        num = Decimal(m.group(1))
-    except InvalidOperation:
-        return None
-    if m.group(3):
-        return num * (Decimal(10) ** int(m.group(3)[1:]))
-    return num * _SUFFIX[m.group(2) or ""]
 
 
 def validate_quantity(value: Any, path: str, *, nonnegative: bool = True) -> FieldErrors:
