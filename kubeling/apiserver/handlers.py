@@ -172,10 +172,11 @@ class Handlers:
             )
         if not res.schema:
             return
-        problems = [f"{path}: {msg}" for path, msg in openapi.type_errors(obj, res.schema)]
+        problems = openapi.type_errors(obj, res.schema)
         if problems:
-            raise errors.bad_request(f"{res.kind} in version \"{res.version}\" cannot be handled as a "
-                                     f"{res.kind}: " + "; ".join(problems))
+            # Upstream's JSON decoder stops at the first type mismatch; report that one.
+            raise errors.bad_request(f'{res.kind} in version "{res.version}" cannot be handled as a '
+                                     f"{res.kind}: {problems[0][1]}")
         unknown = openapi.prune_unknown(obj, res.schema)
         if not unknown:
             return

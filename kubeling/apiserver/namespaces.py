@@ -35,29 +35,21 @@ class NamespaceDeleter:
         return self.api.stores[("", "v1", "namespaces")]
 
     async def delete(self, ctx: store.Context, name: str, opts: Obj) -> Obj:
+        """Mark the namespace deleted (its spec finalizer keeps it), then Terminating."""
         st = self._store
+        obj, gone = await st.delete(ctx, "", name, {**opts, "propagationPolicy": "Background"})
+        if gone or ctx.dry_run:
+            return obj
 
-        async def mark(current: Obj) -> Obj:
-            md = current["metadata"]
-            pre = opts.get("preconditions") or {}
-            if pre.get("uid") and pre["uid"] != md.get("uid"):
-                raise errors.conflict("namespaces", "", name, "Precondition failed: UID mismatch")
-            md.pop("resourceVersion", None)
+        async def terminating(current: Obj) -> Obj:
+            current["metadata"].pop("resourceVersion", None)
             current.setdefault("status", {})["phase"] = "Terminating"
             return current
 
-        # The phase is status: update it through the status path, then set the timestamp.
-        ctx_status = store.Context(user=ctx.user, groups=ctx.groups, dry_run=ctx.dry_run, subresource="status")
-        obj, _ = await st.update(ctx_status, "", name, mark)
-        if not obj["metadata"].get("deletionTimestamp"):
-            if ctx.dry_run:
-                obj["metadata"]["deletionTimestamp"] = timeutil.rfc3339()
-                return obj
-            obj, _ = await st.delete(ctx, "", name, {**opts, "propagationPolicy": "Background"})
-            if not obj["metadata"].get("deletionTimestamp"):
-                return obj  # no finalizers at all: already gone
-        if not ctx.dry_run:
-            self.start(name)
+        if (obj.get("status") or {}).get("phase") != "Terminating":
+            ctx_status = store.Context(user=ctx.user, groups=ctx.groups, subresource="status")
+            obj, _ = await st.update(ctx_status, "", name, terminating)
+        self.start(name)
         return obj
 
     def start(self, name: str) -> None:

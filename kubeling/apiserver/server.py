@@ -269,17 +269,21 @@ class APIServer:
             if doc:
                 return handlers.json_response(doc)
         if path == "/openapi/v2":
-            body, etag = openapi.v2_bytes(self.resources)
-            return _cached(request, body, etag)
+            if "protobuf" in request.headers.get("Accept", ""):
+                # kubectl 1.27/1.28 only read the v2 document as protobuf.
+                served = openapi.v2_served_protobuf(self.resources)
+                return _cached(request, served.body, served.etag, content_type=openapi.V2_PROTOBUF)
+            served = openapi.v2_served(self.resources)
+            return _cached(request, served.body, served.etag)
         if path == "/openapi/v3":
             return handlers.json_response(openapi.v3_index(self.resources))
         if path.startswith("/openapi/v3/"):
-            gv = path[len("/openapi/v3/"):]
+            gv = openapi.gv_of_path(path[len("/openapi/v3/"):])
             try:
-                body, etag = openapi.v3_bytes(gv, self.resources)
+                served = openapi.v3_served(gv, self.resources)
             except KeyError:
                 raise errors.APIError(404, "NotFound", "the server could not find the requested resource") from None
-            return _cached(request, body, etag)
+            return _cached(request, served.body, served.etag)
         raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
 
     # ---- helpers for handlers ------------------------------------------------------
@@ -299,11 +303,11 @@ class APIServer:
         return ""
 
 
-def _cached(request: web.Request, body: bytes, etag: str) -> web.Response:
-    quoted = f'"{etag}"'
+def _cached(request: web.Request, body: bytes, etag: str, *, content_type: str = "application/json") -> web.Response:
+    quoted = etag if etag.startswith('"') else f'"{etag}"'
     if request.headers.get("If-None-Match") == quoted:
         return web.Response(status=304, headers={"ETag": quoted})
-    return web.Response(body=body, content_type="application/json", headers={
+    return web.Response(body=body, headers={"Content-Type": content_type,
         "ETag": quoted, "Cache-Control": "public, immutable" if "hash" in request.query else "no-cache, private"})
 
 
