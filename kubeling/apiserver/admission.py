@@ -14,6 +14,8 @@ import ipaddress
 import random
 from typing import Any
 
+import orjson
+
 from kubeling.api import errors, registry
 from kubeling.apiserver import store
 
@@ -33,12 +35,17 @@ class NamespaceLifecycle:
         ns = obj.get("metadata", {}).get("namespace", "")
         if not ns:
             return
-        kv = await self.api.backend.get(f"/registry/core/namespaces/{ns}")
-        if kv is None:
-            raise errors.not_found_error("namespaces", "", ns)
-        import orjson
-
-        nsobj = orjson.loads(kv.value)
+        # The watch cache answers almost always; a namespace created a moment ago
+        # may not have reached it yet, so a miss is confirmed against storage.
+        key = f"/registry/core/namespaces/{ns}"
+        cached = self.api.cacher.resource("/registry/core/namespaces/").get(key)
+        if cached is not None:
+            nsobj = cached.obj
+        else:
+            kv = await self.api.backend.get(key)
+            if kv is None:
+                raise errors.not_found_error("namespaces", "", ns)
+            nsobj = orjson.loads(kv.value)
         if nsobj.get("metadata", {}).get("deletionTimestamp") or (nsobj.get("status") or {}).get("phase") == "Terminating":
             raise errors.APIError(
                 403, "Forbidden",

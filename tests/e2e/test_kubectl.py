@@ -246,11 +246,13 @@ def test_core_steps_other_kubectl_versions(server: Server, version: str) -> None
     got = server.kubectl("-n", ns, "get", "deploy,svc,cm", version=version).stdout
     assert "deployment.apps/web" in got and "service/web" in got and "app-config" in got
     server.kubectl("-n", ns, "scale", "deploy", "web", "--replicas", "3", version=version)
+    assert server.kubectl("-n", ns, "get", "deploy", "web", "-o", "jsonpath={.spec.replicas}",
+                          version=version).stdout == "3"
     server.kubectl("-n", ns, "patch", "cm", "app-config", "-p", '{"data":{"k":"v"}}', version=version)
     smaller = MANIFEST.replace("        - {name: EXTRA, value: remove-me}\n", "")
     assert "deployment.apps/web configured" in apply_manifest(server, ns, smaller, version=version)
     dep = json.loads(server.kubectl("-n", ns, "get", "deploy", "web", "-o", "json", version=version).stdout)
-    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["replicas"] == 2  # apply sets the manifest's replicas again, as upstream
     assert len(dep["spec"]["template"]["spec"]["containers"][0]["env"]) == 1
     assert "image" in server.kubectl("explain", "pod.spec.containers", version=version).stdout
     server.kubectl("delete", "namespace", ns, "--timeout=60s", version=version)
