@@ -51,6 +51,17 @@ class Options:
     compact_interval: float = 60.0
     keep_revisions: int = 1000
     watch_history: int = 10000
+    datastore_endpoint: str = ""  # etcd endpoints; empty = the embedded SQLite store
+
+
+def _open_backend(options: Options) -> storage.Backend:
+    if options.datastore_endpoint:
+        from kubeling.storage import etcd  # optional dependency (the `etcd` extra)
+
+        return etcd.Backend(options.datastore_endpoint, compact_interval=options.compact_interval,
+                            keep_revisions=options.keep_revisions)
+    return sqlite.Backend(str(options.data_dir / "state.db"), compact_interval=options.compact_interval,
+                          keep_revisions=options.keep_revisions)
 
 
 def host_addresses() -> list[str]:
@@ -69,11 +80,7 @@ class APIServer:
         self.options = options
         self.metrics = metrics.Metrics()
         options.data_dir.mkdir(parents=True, exist_ok=True)
-        raw_backend = backend or sqlite.Backend(
-            str(options.data_dir / "state.db"),
-            compact_interval=options.compact_interval,
-            keep_revisions=options.keep_revisions,
-        )
+        raw_backend = backend or _open_backend(options)
         self.raw_backend = raw_backend
         self.backend: Any = metrics.TimedBackend(raw_backend, self.metrics)
         self.cacher = watchcache.Cacher(raw_backend, history=options.watch_history)

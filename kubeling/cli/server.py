@@ -35,6 +35,9 @@ def add_parser(sub: Any) -> None:
                    help="seconds between storage compactions (default 60)")
     p.add_argument("--keep-revisions", type=int, default=1000,
                    help="revisions kept behind the newest one at compaction (default 1000)")
+    p.add_argument("--datastore-endpoint", default="",
+                   help="etcd endpoints (http://host:2379[,...]) to keep state in etcd instead of "
+                        "the embedded SQLite store (needs the `etcd` extra: pip install 'kubeling[etcd]')")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=run)
 
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         advertise_address=args.advertise_address,
         compact_interval=args.compact_interval,
         keep_revisions=args.keep_revisions,
+        datastore_endpoint=args.datastore_endpoint,
     )
     try:
         import uvloop
