@@ -28,8 +28,9 @@ def kubectl_binary(version: str | None = None) -> str:
 
 
 class Server:
-    def __init__(self, data_dir: pathlib.Path) -> None:
+    def __init__(self, data_dir: pathlib.Path, *, extra_args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
+        self.extra_args = extra_args
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
@@ -44,7 +45,7 @@ class Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kubeling", "server", "--data-dir", str(self.data_dir), "--https-port", "0",
-             "--bind-address", "127.0.0.1", "--disable-agent"],
+             "--bind-address", "127.0.0.1", "--disable-agent", *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
