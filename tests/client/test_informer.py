@@ -94,13 +94,14 @@ async def test_informer_relists_after_server_restart(srv: Server) -> None:
         await c.create(rest.CONFIGMAPS, cm("two"), namespace="default")
         await asyncio.sleep(0.3)
         await inf.stop()
-    # While nobody watches, the server restarts (its watch cache starts afresh)
-    # and an object goes away; the informer's next watch gets 410 and re-lists.
+        # While nobody watches, an object goes away and the server restarts: its
+        # watch cache starts at the new revision, so the informer's next watch
+        # gets 410 Gone and it must re-list to notice the deletion.
+        await c.delete(rest.CONFIGMAPS, "two", namespace="default")
     srv.stop()
     srv.start()
     cfg = config.load_kubeconfig(srv.kubeconfig)
     async with rest.Client(cfg) as c:
-        await c.delete(rest.CONFIGMAPS, "two", namespace="default")
         await c.create(rest.CONFIGMAPS, cm("three"), namespace="default")
         inf.client = c
         inf.start()
