@@ -34,6 +34,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self._children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+
+    def observe_request(self, verb: str, group: str, resource: str, sub: str, code: int, seconds: float) -> None:
+        # labels() is costly on the hot path; keep the children per label set.
+        key = (verb, group, resource, sub, str(code))
+        pair = self._children.get(key)
+        if pair is None:
+            pair = (self.requests.labels(verb=verb, group=group, resource=resource, subresource=sub, code=key[4]),
+                    self.latency.labels(verb=verb, group=group, resource=resource, subresource=sub))
+            self._children[key] = pair
+        pair[0].inc()
+        pair[1].observe(seconds)
+
     def render(self) -> bytes:
         return prom.generate_latest(self.registry)
 
@@ -43,7 +56,8 @@ class TimedBackend:
 
     def __init__(self, inner: storage.Backend, metrics: Metrics) -> None:
         self.inner = inner
-        self._hist = metrics.storage_latency
+        self._hist = {op: metrics.storage_latency.labels(operation=op)
+                      for op in ("get", "list", "create", "update", "delete")}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -53,7 +67,7 @@ class TimedBackend:
         try:
             return await coro
         finally:
-            self._hist.labels(operation=op).observe(time.perf_counter() - t0)
+            self._hist[op].observe(time.perf_counter() - t0)
 
     async def get(self, key: str, *, revision: int = 0) -> storage.KeyValue | None:
         return await self._timed("get", self.inner.get(key, revision=revision))  # type: ignore[no-any-return]

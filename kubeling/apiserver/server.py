@@ -111,8 +111,10 @@ class APIServer:
         self.service_ips.load([s.obj for s in services])
         await self._bootstrap()
         await self.namespaces.resume()
-        app = web.Application(middlewares=[self._middleware], client_max_size=codec.MAX_BODY + 1)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        # One catch-all route and no aiohttp middleware: _serve does routing,
+        # auth, errors and metrics itself, which keeps the per-request cost down.
+        app = web.Application(client_max_size=codec.MAX_BODY + 1)
+        app.router.add_route("*", "/{tail:.*}", self._serve)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, opts.bind_address, opts.https_port,
@@ -169,14 +171,13 @@ class APIServer:
                     raise
 
     # ---- HTTP --------------------------------------------------------------------
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         t0 = time.perf_counter()
         verb, group, resource, sub = request.method.lower(), "", "", ""
         code = 500
         try:
             self._authenticate(request)
-            resp = await handler(request)
+            resp = await self._dispatch(request)
             code = resp.status
             route = request.get("route")
             if route is not None:
@@ -199,10 +200,7 @@ class APIServer:
             return web.Response(body=codec.dumps(err.status()), status=500, content_type="application/json")
         finally:
             if resource:
-                self.metrics.requests.labels(verb=verb, group=group, resource=resource, subresource=sub,
-                                             code=str(code)).inc()
-                self.metrics.latency.labels(verb=verb, group=group, resource=resource,
-                                            subresource=sub).observe(time.perf_counter() - t0)
+                self.metrics.observe_request(verb, group, resource, sub, code, time.perf_counter() - t0)
 
     def _authenticate(self, request: web.Request) -> None:
         assert self.pki is not None

@@ -147,7 +147,8 @@ class Store:
             md.pop("namespace", None)
         if md.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
-        if not md.get("name") and md.get("generateName"):
+        generated = not md.get("name") and bool(md.get("generateName"))
+        if generated:
             md["name"] = generate_name(md["generateName"])
         md["uid"] = new_uid()
         md["creationTimestamp"] = timeutil.rfc3339()
@@ -166,12 +167,19 @@ class Store:
             if await self.backend.get(r.key(md.get("namespace", ""), name)) is not None:
                 raise errors.already_exists(r.plural, r.group, name)
             return self.from_storage(obj)
+        rev = 0
         try:
-            rev = await self.backend.create(r.key(md.get("namespace", ""), name), codec.encode_for_storage(obj))
-        except storage.KeyExistsError as exc:
-            for plugin in self.admission:
-                await plugin.released(r, obj)
-            raise errors.already_exists(r.plural, r.group, name) from exc
+            for attempt in range(8):
+                try:
+                    rev = await self.backend.create(r.key(md.get("namespace", ""), name),
+                                                    codec.encode_for_storage(obj))
+                    break
+                except storage.KeyExistsError as exc:
+                    if generated and attempt < 7:
+                        # A generated name collided: pick another, as upstream (RetryGenerateName) does.
+                        name = md["name"] = generate_name(md["generateName"])
+                        continue
+                    raise errors.already_exists(r.plural, r.group, name) from exc
         except BaseException:
             for plugin in self.admission:
                 await plugin.released(r, obj)

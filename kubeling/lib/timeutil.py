@@ -4,15 +4,25 @@ the human durations ``kubectl get`` shows in AGE columns."""
 from __future__ import annotations
 
 import datetime
+import time
 
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+_last_second: tuple[int, str] = (0, "")
+
+
 def rfc3339(t: datetime.datetime | None = None) -> str:
     """``2024-05-01T12:00:00Z`` (metav1.Time has second precision)."""
-    t = t or now()
+    global _last_second
+    if t is None:
+        # Every write stamps the current time: format each second only once.
+        sec = int(time.time())
+        if _last_second[0] != sec:
+            _last_second = (sec, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec)))
+        return _last_second[1]
     return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
