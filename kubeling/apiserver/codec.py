@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import yaml
 
-from kubeling.api import errors
+from kubeling.api import errors, pbcodec
 
 MAX_BODY = 3 * 1024 * 1024  # upstream's request body limit
 
@@ -43,6 +43,11 @@ def decode_body(body: bytes, content_type: str) -> Any:
     ct = content_type.split(";")[0].strip().lower()
     if not body.strip():
         raise errors.bad_request("the request body is empty; send a JSON or YAML object")
+    if ct == pbcodec.MEDIA_TYPE:
+        try:
+            return pbcodec.decode(body)
+        except pbcodec.ProtobufError as exc:
+            raise errors.bad_request(f"error decoding protobuf: {exc}") from exc
     if ct in ("application/yaml", "application/apply-patch+yaml", "text/yaml"):
         try:
             return yaml.load(body, Loader=_YamlLoader)

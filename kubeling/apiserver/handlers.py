@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubeling.api import errors, openapi, registry
+from kubeling.api import errors, openapi, pbcodec, registry
 from kubeling.apiserver import codec, listing, routing, store, tables, watch
 from kubeling.lib import patch as patchlib
 from kubeling.lib import timeutil
@@ -136,11 +136,11 @@ class Handlers:
 
     async def _body_object(self, request: web.Request, res: registry.Resource, ctx: store.Context) -> Obj:
         ct = request.headers.get("Content-Type", JSON).split(";")[0].strip().lower()
-        if ct not in (JSON, "application/yaml", "", "text/yaml"):
+        if ct not in (JSON, "application/yaml", "", "text/yaml", pbcodec.MEDIA_TYPE):
             raise errors.APIError(
                 415, "UnsupportedMediaType",
                 f'the body of the request was in an unknown format - accepted media types include: '
-                f'application/json, application/yaml',
+                f'application/json, application/yaml, application/vnd.kubernetes.protobuf',
             )
         obj = await self._read_body(request)
         return self._check_object(request, res, obj, ctx)

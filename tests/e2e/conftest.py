@@ -35,6 +35,6 @@ def namespace(server: Server, request: pytest.FixtureRequest) -> Iterator[str]:
     _counter += 1
     name = f"t{_counter}-" + request.node.name.lower().replace("_", "-")[:40].strip("-")
     name = "".join(c for c in name if c.isalnum() or c == "-").strip("-")
-    server.kubectl("create", "-f", "-", input=f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n")
+    server.kubectl("create", "namespace", name)
     yield name
     server.kubectl("delete", "namespace", name, "--wait=false", check=False)

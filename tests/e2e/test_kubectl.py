@@ -264,7 +264,7 @@ def test_restart_keeps_objects(fresh_server: Server) -> None:
     for i in range(5):
         srv.kubectl("-n", "keep", "create", "configmap", f"k{i}", f"--from-literal=i={i}")
     before = json.loads(srv.kubectl("-n", "keep", "get", "cm", "-o", "json").stdout)
-    rv_before = int(before["metadata"]["resourceVersion"])
+    rv_before = max(int(i["metadata"]["resourceVersion"]) for i in before["items"])
     srv.stop()
     srv.start()
     after = json.loads(srv.kubectl("-n", "keep", "get", "cm", "-o", "json").stdout)
@@ -274,3 +274,38 @@ def test_restart_keeps_objects(fresh_server: Server) -> None:
     srv.kubectl("-n", "keep", "create", "configmap", "k9")
     new = json.loads(srv.kubectl("-n", "keep", "get", "cm", "k9", "-o", "json").stdout)
     assert int(new["metadata"]["resourceVersion"]) > rv_before
+
+
+@pytest.mark.parametrize("version", [None, "1.33"])
+def test_typed_creates_protobuf(server: Server, version: str | None) -> None:
+    """kubectl 1.32+ sends these bodies as Kubernetes protobuf; the results match the JSON path."""
+    ns = f"pb-{(version or 'default').replace('.', '-')}"
+    k = lambda *a: server.kubectl(*a, version=version)  # noqa: E731
+    k("create", "namespace", ns)
+    k("-n", ns, "create", "configmap", "c", "--from-literal=a=b")
+    k("-n", ns, "create", "secret", "generic", "s", "--from-literal=a=b")
+    k("-n", ns, "create", "deployment", "d", "--image=busybox", "--port=80", "--replicas=2")
+    k("-n", ns, "create", "service", "clusterip", "svc", "--tcp=80:8080")
+    k("-n", ns, "create", "job", "j", "--image=busybox")
+    k("-n", ns, "create", "cronjob", "cj", "--image=busybox", "--schedule=*/5 * * * *")
+    k("-n", ns, "create", "role", "r", "--verb=get", "--resource=pods")
+    k("-n", ns, "create", "quota", "q", "--hard=pods=2")
+    k("-n", ns, "create", "poddisruptionbudget", "p", "--selector=a=b", "--min-available=1")
+    k("-n", ns, "create", "ingress", "i", "--rule=foo.com/=svc:80")
+    k("-n", ns, "create", "serviceaccount", "sa")
+    get = lambda *a: json.loads(k("-n", ns, "get", *a, "-o", "json").stdout)  # noqa: E731
+    assert get("cm", "c")["data"] == {"a": "b"}
+    assert get("secret", "s")["data"] == {"a": "Yg=="}
+    dep = get("deploy", "d")
+    assert dep["spec"]["replicas"] == 2
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    assert c["ports"] == [{"containerPort": 80, "protocol": "TCP"}]  # no zero-valued hostPort, as JSON
+    assert "stdin" not in c and "generation" not in dep["spec"]["template"]["metadata"]
+    svc = get("svc", "svc")
+    assert svc["spec"]["ports"][0]["targetPort"] == 8080 and svc["spec"]["clusterIP"].startswith("10.43.")
+    assert get("cronjob", "cj")["spec"]["schedule"] == "*/5 * * * *"
+    ing = get("ingress", "i")
+    assert ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["number"] == 80
+    assert get("pdb", "p")["spec"]["minAvailable"] == 1
+    assert get("quota", "q")["spec"]["hard"] == {"pods": "2"}
+    k("delete", "namespace", ns, "--wait=false")
