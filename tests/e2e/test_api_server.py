@@ -40,12 +40,13 @@ def cm(name: str, **data: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
 
 
+@pytest.mark.conformance("Confirm a server version")
 def test_health_version_metrics(server: Server, http: Http) -> None:
     for path in ("/healthz", "/livez", "/readyz"):
         r = requests.get(server.url + path, verify=http.ca, timeout=10)  # anonymous is allowed here
         assert r.status_code == 200 and r.text == "ok"
     v = http.req("GET", "/version").json()
-    assert v["major"] == "1" and v["gitVersion"].startswith("v1.")
+    assert v["major"] == "1" and v["minor"].isdigit() and v["gitVersion"].startswith(f"v1.{v['minor']}.")
     http.req("GET", "/api/v1/namespaces")
     metrics = http.req("GET", "/metrics").text
     assert 'apiserver_request_total{code="200",group="",resource="namespaces",subresource="",verb="list"}' in metrics

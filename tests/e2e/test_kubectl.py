@@ -223,6 +223,7 @@ def test_explain_api_resources_get_all(server: Server, namespace: str) -> None:
     assert "configmap" not in out
 
 
+@pytest.mark.conformance("namespace-deletion-removes-services")
 def test_delete_namespace_removes_contents(server: Server) -> None:
     ns = "doomed"
     server.kubectl("create", "namespace", ns)
