@@ -62,7 +62,7 @@ class Handlers:
             return await self._scale(request, st, route, ctx)
         if route.subresource in ("binding", "eviction"):
             if method != "POST":
-                raise errors.method_not_allowed(f"the server does not allow this method on the requested resource")
+                raise errors.method_not_allowed("the server does not allow this method on the requested resource")
             return await self._pod_action(request, st, route, ctx)
         if method == "GET":
             if route.legacy_watch or _truthy(q.get("watch", "")):
@@ -139,8 +139,8 @@ class Handlers:
         if ct not in (JSON, "application/yaml", "", "text/yaml", pbcodec.MEDIA_TYPE):
             raise errors.APIError(
                 415, "UnsupportedMediaType",
-                f'the body of the request was in an unknown format - accepted media types include: '
-                f'application/json, application/yaml, application/vnd.kubernetes.protobuf',
+                'the body of the request was in an unknown format - accepted media types include: '
+                'application/json, application/yaml, application/vnd.kubernetes.protobuf',
             )
         obj = await self._read_body(request)
         return self._check_object(request, res, obj, ctx)
@@ -210,7 +210,7 @@ class Handlers:
         if kind is None:
             raise errors.APIError(
                 415, "UnsupportedMediaType",
-                f"the body of the request was in an unknown format - accepted media types include: "
+                "the body of the request was in an unknown format - accepted media types include: "
                 + ", ".join(PATCH_TYPES),
             )
         if kind == "apply":

@@ -7,7 +7,6 @@ provides is covered here (no controllers, no kubelet).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from typing import Any
