@@ -125,9 +125,14 @@ class APIError(Exception):
         self.message = message
         self.details = details
         self.retry_after = retry_after
+        #: ListMeta of the Status (e.g. the inconsistent continue token of a 410 on paging).
+        self.list_meta: dict[str, Any] = {}
 
     def status(self) -> dict[str, Any]:
-        return status_object(self.code, self.reason, self.message, details=self.details)
+        st = status_object(self.code, self.reason, self.message, details=self.details)
+        if self.list_meta:
+            st["metadata"] = dict(self.list_meta)
+        return st
 
 
 def status_object(

@@ -167,7 +167,9 @@ async def list_objects(
     pred = make_predicate(res, params.label_selector, params.field_selector)
     if params.continue_:
         rv, start = decode_continue(params.continue_, prefix)
-        return await _list_storage(backend, prefix, pred, rv, start, params.limit, expired_is_continue=True)
+        # rv -1 marks an "inconsistent" token handed out with a 410: continue at the latest revision.
+        return await _list_storage(backend, prefix, pred, 0 if rv < 0 else rv, start, params.limit,
+                                   expired_is_continue=True)
     if params.resource_version and params.resource_version_match == "Exact":
         rv = parse_rv(params.resource_version)
         return await _list_storage(backend, prefix, pred, rv, "", params.limit, expired_is_continue=False)
@@ -219,14 +221,14 @@ async def _list_storage(
             page = await backend.list(prefix, revision=rv, limit=batch, start_key=key)
         except storage.CompactedError:
             if expired_is_continue:
-                raise errors.gone(
-                    "The provided continue parameter is too old to display a consistent list result. "
-                    "You can start a new list without the continue parameter, or use the continue token "
-                    "in this response to retrieve the remainder of the results. Continuing with the "
-                    "provided token results in an inconsistent list - objects that were created, "
-                    "modified, or deleted between the time the first chunk was returned and now may "
-                    "show up in the list."
-                ) from None
+                err = errors.gone(
+                    "The continue token is too old: the snapshot it pages through has been compacted. "
+                    "Start a new list, or use the continue token of this response to read the rest at the "
+                    "latest revision (objects changed since the first page may then be missing or repeated)."
+                )
+                # Like upstream, offer a token that continues from the same key at the latest revision.
+                err.list_meta = {"continue": encode_continue(-1, key)}
+                raise err from None
             raise errors.gone(f"too old resource version: {rv}") from None
         except storage.FutureRevisionError:
             raise errors.APIError(
