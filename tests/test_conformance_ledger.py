@@ -9,27 +9,73 @@ import sys
 
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+SCRIPT = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "conformance_ledger.py"
 
 
-def test_ledger_counts_and_lists_proving_tests(tmp_path: pathlib.Path) -> None:
+def entry(name: str, file: str, codename: str) -> dict[str, str]:
+    return {"testname": name, "codename": codename, "description": "UPSTREAM-DESCRIPTION " + codename,
+            "release": "v1.9", "file": file}
+
+
+def ledger(tmp_path: pathlib.Path, results: dict[str, object] | None) -> tuple[subprocess.CompletedProcess[str], str]:
     ref = tmp_path / "conformance.yaml"
     ref.write_text(yaml.safe_dump([
-        {"testname": "A", "codename": "a", "description": "UPSTREAM-DESCRIPTION", "release": "v1.9", "file": "test/e2e/apps/a.go"},
-        {"testname": "B", "codename": "b", "description": "UPSTREAM-DESCRIPTION", "release": "v1.9", "file": "test/e2e/apps/b.go"},
-        {"testname": "C", "codename": "c", "description": "UPSTREAM-DESCRIPTION", "release": "v1.9", "file": "test/e2e/network/c.go"},
+        entry("A", "test/e2e/apps/a.go", "a"),
+        entry("B", "test/e2e/apps/b.go", "b"),
+        entry("C", "test/e2e/network/c.go", "c"),
+        entry("D", "test/e2e/common/node/d.go", "d"),
+        entry("Dup", "test/e2e/common/node/dup.go", "dup one"),
+        entry("Dup", "test/e2e/common/node/dup.go", "dup two"),
     ]))
-    root = tmp_path / "repo"
-    (root / "scripts").mkdir(parents=True)
-    (root / "scripts" / "conformance_ledger.py").write_text((ROOT / "scripts" / "conformance_ledger.py").read_text())
-    (root / ".conformance-results.json").write_text(json.dumps({
-        "tests/x.py::t1": {"testnames": ["A"], "outcome": "passed"},
+    res_path = tmp_path / "results.json"
+    if results is not None:
+        res_path.write_text(json.dumps(results))
+    out = tmp_path / "CONFORMANCE.md"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--reference", str(ref), "--results", str(res_path),
+                           "--output", str(out)], capture_output=True, text=True, check=True)
+    return proc, out.read_text()
+
+
+def test_statuses_groups_and_totals(tmp_path: pathlib.Path) -> None:
+    proc, md = ledger(tmp_path, {
+        "tests/x.py::t1": {"testnames": ["A", "Dup"], "outcome": "passed"},
         "tests/x.py::t2": {"testnames": ["B"], "outcome": "failed"},
-    }))
-    out = subprocess.run([sys.executable, str(root / "scripts" / "conformance_ledger.py")], capture_output=True,
-                         text=True, env={"KUBELING_CONFORMANCE_YAML": str(ref), "PATH": "/usr/bin:/bin"}, check=True)
-    assert "1 passing, 1 failing, 1 not covered of 3" in out.stdout
-    md = (root / "CONFORMANCE.md").read_text()
-    assert "| A | ✅ passing | v1.9 | `tests/x.py::t1` |" in md
-    assert "| B | ❌ failing |" in md and "| C | · not covered |" in md
-    assert "UPSTREAM-DESCRIPTION" not in md  # descriptions are reference text: never reproduced
+        "tests/x.py::t3": {"testnames": ["B"], "outcome": "passed"},
+        "tests/x.py::t4": {"testnames": ["D"], "outcome": "skipped"},
+        "tests/x.py::t5": {"testnames": ["Gone"], "outcome": "passed"},
+    })
+    assert "3 passing, 1 failing, 1 skipped, 1 not covered of 6 entries" in proc.stdout
+    assert "Of the **6** entries of the Kubernetes conformance list: **3 passing**, 1 failing, 1 skipped, " \
+           "1 not covered." in md
+    assert "| A | ✅ passing | v1.9 | a.go | `tests/x.py::t1` |" in md
+    assert "| B | ❌ failing | v1.9 | b.go | `tests/x.py::t2`<br>`tests/x.py::t3` |" in md
+    assert "| C | · not covered | v1.9 | c.go |  |" in md
+    assert "| D | ⚠️ skipped | v1.9 | d.go | `tests/x.py::t4` |" in md
+    # One marker covers every entry carrying its testname.
+    assert md.count("| Dup | ✅ passing | v1.9 | dup.go | `tests/x.py::t1` |") == 2
+    assert "## apps (1/2 passing)" in md and "## common/node (2/3 passing)" in md and "## network (0/1 passing)" in md
+    assert md.index("## apps") < md.index("## common/node") < md.index("## network")
+    assert "- Gone: `tests/x.py::t5`" in md
+    # Descriptions and codenames are upstream reference text: never reproduced.
+    assert "UPSTREAM-DESCRIPTION" not in md and "dup one" not in md
+
+
+def test_without_results_nothing_is_covered(tmp_path: pathlib.Path) -> None:
+    proc, md = ledger(tmp_path, None)
+    assert "0 passing, 0 failing, 0 skipped, 6 not covered of 6 entries" in proc.stdout
+    assert "✅" not in md
+
+
+def test_output_is_stable(tmp_path: pathlib.Path) -> None:
+    results = {"tests/x.py::t1": {"testnames": ["A"], "outcome": "passed"}}
+    _, first = ledger(tmp_path, results)
+    _, second = ledger(tmp_path, results)
+    assert first == second
+
+
+def test_missing_reference_is_an_error(tmp_path: pathlib.Path) -> None:
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--reference", str(tmp_path / "nope.yaml"),
+                           "--output", str(tmp_path / "out.md")], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 2 and "nope.yaml not found" in proc.stderr
+    assert not (tmp_path / "out.md").exists()

@@ -411,6 +411,10 @@ FIELDS: dict[str, dict[int, str]] = {
     'io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent': {1: 'type', 2: 'object'},
     'io.k8s.apimachinery.pkg.runtime.RawExtension': {1: 'raw'},
     'io.k8s.apimachinery.pkg.util.intstr.IntOrString': {1: 'type', 2: 'intVal', 3: 'strVal'},
+    'io.k8s.api.core.v1.EphemeralContainerCommon': {1: 'name', 2: 'image', 3: 'command', 4: 'args', 5: 'workingDir', 6: 'ports', 7: 'env', 8: 'resources', 9: 'volumeMounts', 10: 'livenessProbe', 11: 'readinessProbe', 12: 'lifecycle', 13: 'terminationMessagePath', 14: 'imagePullPolicy', 15: 'securityContext', 16: 'stdin', 17: 'stdinOnce', 18: 'tty', 19: 'envFrom', 20: 'terminationMessagePolicy', 21: 'volumeDevices', 22: 'startupProbe', 23: 'resizePolicy', 24: 'restartPolicy', 25: 'restartPolicyRules'},
+    'io.k8s.api.core.v1.PersistentVolumeSource': {1: 'gcePersistentDisk', 2: 'awsElasticBlockStore', 3: 'hostPath', 4: 'glusterfs', 5: 'nfs', 6: 'rbd', 7: 'iscsi', 8: 'cinder', 9: 'cephfs', 10: 'fc', 11: 'flocker', 12: 'flexVolume', 13: 'azureFile', 14: 'vsphereVolume', 15: 'quobyte', 16: 'azureDisk', 17: 'photonPersistentDisk', 18: 'portworxVolume', 19: 'scaleIO', 20: 'local', 21: 'storageos', 22: 'csi'},
+    'io.k8s.api.core.v1.ProbeHandler': {1: 'exec', 2: 'httpGet', 3: 'tcpSocket', 4: 'grpc'},
+    'io.k8s.api.core.v1.VolumeSource': {1: 'hostPath', 2: 'emptyDir', 3: 'gcePersistentDisk', 4: 'awsElasticBlockStore', 5: 'gitRepo', 6: 'secret', 7: 'nfs', 8: 'iscsi', 9: 'glusterfs', 10: 'persistentVolumeClaim', 11: 'rbd', 12: 'flexVolume', 13: 'cinder', 14: 'cephfs', 15: 'flocker', 16: 'downwardAPI', 17: 'fc', 18: 'azureFile', 19: 'configMap', 20: 'vsphereVolume', 21: 'quobyte', 22: 'azureDisk', 23: 'photonPersistentDisk', 24: 'portworxVolume', 25: 'scaleIO', 26: 'projected', 27: 'storageos', 28: 'csi', 29: 'ephemeral', 30: 'image'},
 }
 
 # Embedded structs whose fields JSON shows inline: definition -> {field number: embedded definition}.
@@ -419,6 +423,7 @@ INLINE: dict[str, dict[int, str]] = {
     'io.k8s.api.core.v1.ConfigMapKeySelector': {1: 'io.k8s.api.core.v1.LocalObjectReference'},
     'io.k8s.api.core.v1.ConfigMapProjection': {1: 'io.k8s.api.core.v1.LocalObjectReference'},
     'io.k8s.api.core.v1.ConfigMapVolumeSource': {1: 'io.k8s.api.core.v1.LocalObjectReference'},
+    'io.k8s.api.core.v1.EphemeralContainer': {1: 'io.k8s.api.core.v1.EphemeralContainerCommon'},
     'io.k8s.api.core.v1.PersistentVolumeSpec': {2: 'io.k8s.api.core.v1.PersistentVolumeSource'},
     'io.k8s.api.core.v1.Probe': {1: 'io.k8s.api.core.v1.ProbeHandler'},
     'io.k8s.api.core.v1.SecretEnvSource': {1: 'io.k8s.api.core.v1.LocalObjectReference'},
@@ -752,3 +757,6 @@ KEEP_ZERO: dict[str, frozenset[str]] = {
     'io.k8s.apimachinery.pkg.apis.meta.v1.WatchEvent': frozenset(['object', 'type']),
     'io.k8s.apimachinery.pkg.runtime.RawExtension': frozenset(['-']),
 }
+
+# EphemeralContainer's embedded fields keep the same zeros as a Container's.
+KEEP_ZERO['io.k8s.api.core.v1.EphemeralContainerCommon'] = KEEP_ZERO['io.k8s.api.core.v1.Container']

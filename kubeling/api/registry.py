@@ -108,14 +108,15 @@ class Strategy:
         return obj.get("spec")
 
     def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
-        """A status update changes only status: everything else comes from old."""
+        """A status update changes status (and metadata, as upstream allows);
+        spec and every other top-level field come from the stored object."""
         status = new.get("status")
+        md = new.get("metadata")
         new.clear()
-        new.update({k: v for k, v in old.items() if k != "status"})
+        new.update({k: v for k, v in old.items() if k not in ("status", "metadata")})
+        new["metadata"] = md if isinstance(md, dict) else old.get("metadata", {})
         if status is not None:
             new["status"] = status
-        # metadata changes through the status subresource are ignored upstream,
-        # except the resourceVersion precondition which the store checks.
 
     def prepare_for_subresource(self, subresource: str, new: Obj, old: Obj) -> None:
         """Updates through other subresources (pods/binding, namespaces/finalize)."""

@@ -240,7 +240,11 @@ async def _list_storage(
             obj = codec.decode_stored(kv.value, kv.mod_revision)
             if pred is None or pred(obj):
                 if limit and len(out) == limit:
-                    return ListResult(out, rv, encode_continue(rv, kv.key))
+                    remaining = None
+                    if pred is None:  # as upstream: only known without selectors
+                        rest = await backend.list(prefix, revision=rv, start_key=kv.key)
+                        remaining = len(rest.kvs)
+                    return ListResult(out, rv, encode_continue(rv, kv.key), remaining)
                 out.append(obj)
         if not page.more or not page.kvs:
             return ListResult(out, rv)

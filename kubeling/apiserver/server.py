@@ -64,9 +64,41 @@ def _open_backend(options: Options) -> storage.Backend:
                           keep_revisions=options.keep_revisions)
 
 
+def _endpoint_address(advertise: str) -> str:
+    """An address clients in pods can reach: the advertised one unless it is
+    loopback, else this host's first non-loopback address ("" if none)."""
+    import ipaddress
+
+    candidates = [advertise] + [a for a in host_addresses() if ":" not in a] + host_addresses()
+    for a in candidates:
+        try:
+            addr = ipaddress.ip_address(a.split("%")[0])
+        except ValueError:
+            continue
+        if not (addr.is_loopback or addr.is_link_local or addr.is_unspecified):
+            return str(addr)
+    return ""
+
+
+def _interface_ipv4() -> list[str]:
+    """IPv4 addresses of this host's interfaces (SIOCGIFADDR per interface)."""
+    import fcntl
+    import struct
+
+    out = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))
+            except OSError:
+                continue  # interface without an IPv4 address
+            out.append(socket.inet_ntoa(packed[20:24]))
+    return out
+
+
 def host_addresses() -> list[str]:
     """Loopback plus the addresses of this host, for the serving certificate."""
-    addrs = {"127.0.0.1", "::1"}
+    addrs = {"127.0.0.1", "::1", *_interface_ipv4()}
     try:
         for info in socket.getaddrinfo(socket.gethostname(), None):
             addrs.add(str(info[4][0]))
@@ -123,6 +155,7 @@ class APIServer:
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else opts.https_port
+        await self._publish_endpoints(store.Context(user="system:apiserver"))
         pki.write_kubeconfig(opts.data_dir / "kubeconfig", server=self.url, pki=self.pki)
         self.ready.set()
         log.info("kubeling API server ready on %s in %.0f ms (kubeconfig: %s)", self.url,
@@ -153,22 +186,49 @@ class APIServer:
                 except errors.APIError as exc:
                     if exc.code != 409:
                         raise
-        svc_store = self.stores[("", "v1", "services")]
-        if await self.backend.get(svc_store.res.key("default", "kubernetes")) is None:
-            svc = {
+
+    async def _publish_endpoints(self, ctx: store.Context) -> None:
+        """The `kubernetes` Service's Endpoints and EndpointSlice point at this API
+        server, as upstream's apiserver keeps them (refreshed at every start:
+        the port may change)."""
+        ip = _endpoint_address(self.options.advertise_address)
+        port = self.port or self.options.https_port
+        family = "IPv6" if ":" in ip else "IPv4"
+        wanted = [
+            (("", "v1", "services"), {
                 "apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": "kubernetes", "namespace": "default",
                              "labels": {"component": "apiserver", "provider": "kubernetes"}},
                 "spec": {"type": "ClusterIP", "clusterIP": "10.43.0.1", "clusterIPs": ["10.43.0.1"],
                          "sessionAffinity": "None",
-                         "ports": [{"name": "https", "port": 443, "protocol": "TCP",
-                                    "targetPort": self.options.https_port or 6443}]},
-            }
-            try:
-                await svc_store.create(ctx, "default", svc)
-            except errors.APIError as exc:
-                if exc.code != 409:
-                    raise
+                         "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}),
+            (("", "v1", "endpoints"), {
+                "apiVersion": "v1", "kind": "Endpoints",
+                "metadata": {"name": "kubernetes", "namespace": "default",
+                             "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+                "subsets": [{"addresses": [{"ip": ip}],
+                             "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]}),
+            (("discovery.k8s.io", "v1", "endpointslices"), {
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "kubernetes", "namespace": "default",
+                             "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                "addressType": family,
+                "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}),
+        ]
+        if not ip:  # only loopback here: Endpoints may not point at loopback addresses
+            wanted = wanted[:1]
+        for gvr, obj in wanted:
+            st = self.stores[gvr]
+
+            async def replace(current: Obj, obj: Obj = obj) -> Obj:
+                new = codec.deep_copy(obj)
+                if current:
+                    new["metadata"] = {**current["metadata"], **new["metadata"]}
+                    new["metadata"].pop("resourceVersion", None)
+                return new
+
+            await st.update(ctx, "default", "kubernetes", replace, allow_create=True)
 
     # ---- HTTP --------------------------------------------------------------------
     async def _serve(self, request: web.Request) -> web.StreamResponse:
@@ -206,7 +266,7 @@ class APIServer:
         assert self.pki is not None
         authz = request.headers.get("Authorization", "")
         if authz.startswith("Bearer "):
-            if authz[7:].strip() == self.pki.admin_token:
+            if self.pki.check_token(authz[7:].strip()):
                 request["user"], request["groups"] = "system:admin", ["system:masters", "system:authenticated"]
                 return
             raise errors.APIError(401, "Unauthorized", "Unauthorized")

@@ -283,7 +283,8 @@ class Store:
         old_cmp["metadata"].pop("resourceVersion", None)
         if ctx.subresource == "status":
             strat.prepare_for_status_update(desired, old_cmp)
-            errs = strat.validate_status_update(desired, old_cmp)
+            errs = meta.validate_object_meta_update(desired["metadata"], omd)
+            errs += strat.validate_status_update(desired, old_cmp)
         elif ctx.subresource:
             strat.prepare_for_subresource(ctx.subresource, desired, old_cmp)
             errs = strat.validate_subresource(ctx.subresource, desired, old_cmp)

@@ -1,25 +1,40 @@
-"""The watch cache: every stored object in memory, lists and watches served from it.
+"""The watch cache: lists and watches served from memory.
 
-One storage watch on ``/registry/`` feeds per-resource caches (keyed by the
-resource's key prefix, ``/registry/<group>/<plural>/``). Each keeps the
-current objects and a bounded history of recent events, so a watch can resume
-from any revision the history still covers; older ones get
-:class:`TooOldError` (the API answers 410 Gone and the client re-lists).
+One :class:`Cacher` lists everything under its prefix once, then follows a
+single storage watch from that revision. Each change is decoded once (orjson,
+with ``metadata.resourceVersion`` set to the change's revision) and applied to
+the state of the resource it belongs to: a resource is the key prefix two path
+segments below the cacher's prefix (``/registry/<group>/<plural>/``).
 
-Objects are decoded once, with ``metadata.resourceVersion`` set from the
-storage revision, and handed out read-only: callers copy before changing.
-Everything runs on the event loop; replaying history and registering a
-watcher happen without an ``await`` in between, so no event is missed or
-doubled.
+Per resource the cache keeps the current objects in key order and a bounded
+history of recent events. A watch from revision ``R`` replays the history after
+``R`` and then receives live events. ``R`` is accepted when the history still
+holds every event of the resource after ``R``: ``R`` is at least the revision
+the cache was (re)filled at and at least the revision of the last event dropped
+from the history. The revision returned by :meth:`ResourceCache.list` is always
+accepted (until the cache is refilled). Otherwise :class:`TooOldError` (410).
+
+Objects handed out are shared and READ-ONLY; copy before changing them.
+
+If the storage watch fails, the cache resumes it from its own revision (the
+storage log still holds what followed); only if storage has compacted past that
+revision does the cache refill itself from a fresh list, ending every open
+watcher with :class:`TooOldError` so its client re-lists. A watcher whose queue
+overflows (a slow consumer) ends the same way.
+Every write is assumed to lie under the cacher's prefix, so the cache revision
+reaches the storage's current revision.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
-import collections
+import contextlib
 import dataclasses
+import heapq
+import itertools
 import logging
+from collections import deque
 from typing import Any
 
 import orjson
@@ -28,57 +43,61 @@ from kubeling.storage import interface as storage
 
 log = logging.getLogger(__name__)
 
-WATCHER_QUEUE = 10000  # events a slow watcher may fall behind before it is ended
+WATCHER_QUEUE = 10_000  # events a watcher may fall behind before it is ended
+_LIST_PAGE = 10_000
+_MAX_RETRY_DELAY = 5.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CachedObject:
     key: str
-    obj: dict[str, Any]  # READ-ONLY
-    revision: int
+    obj: dict[str, Any]  # decoded JSON with metadata.resourceVersion = str(revision); READ-ONLY
+    revision: int  # mod_revision
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class WatchEvent:
-    type: str  # ADDED | MODIFIED | DELETED
-    obj: CachedObject
-    prev: CachedObject | None
+    type: str  # "ADDED" | "MODIFIED" | "DELETED"
+    obj: CachedObject  # for DELETED: the last state, with resourceVersion = the delete's revision
+    prev: CachedObject | None  # previous state (None for ADDED)
     revision: int
 
 
 class TooOldError(Exception):
+    """The requested revision is no longer covered by the cache (-> 410 Gone)."""
+
     def __init__(self, requested: int, oldest: int) -> None:
-        super().__init__(f"too old resource version: {requested} ({oldest})")
+        super().__init__(f"too old resource version: {requested} (oldest available {oldest})")
         self.requested = requested
         self.oldest = oldest
 
 
-def resource_prefix(key: str) -> str:
-    """``/registry/core/pods/ns/name`` -> ``/registry/core/pods/``."""
-    parts = key.split("/", 4)
-    return "/".join(parts[:4]) + "/" if len(parts) >= 4 else key
-
-
-def _decode(key: str, value: bytes, revision: int) -> CachedObject:
+def _decode(value: bytes, revision: int) -> dict[str, Any]:
     obj: dict[str, Any] = orjson.loads(value)
-    md = obj.get("metadata")
-    if not isinstance(md, dict):
-        md = obj["metadata"] = {}
-    md["resourceVersion"] = str(revision)
-    return CachedObject(key, obj, revision)
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = obj["metadata"] = {}
+    meta["resourceVersion"] = str(revision)
+    return obj
+
+
+def _with_revision(obj: dict[str, Any], revision: int) -> dict[str, Any]:
+    """A shallow copy of ``obj`` with another resourceVersion (the originals stay untouched)."""
+    return {**obj, "metadata": {**obj.get("metadata", {}), "resourceVersion": str(revision)}}
 
 
 class Watcher:
-    """Events of one watch, in order. Ends with TooOldError if it falls behind."""
+    """An async iterator of :class:`WatchEvent` for one client watch."""
 
-    def __init__(self, cache: ResourceCache, key_prefix: str, exact_key: str) -> None:
-        self._cache = cache
+    def __init__(self, owner: ResourceCache, key_prefix: str, exact_key: str, limit: int) -> None:
+        self._owner = owner
         self.key_prefix = key_prefix
         self.exact_key = exact_key
-        self._queue: collections.deque[WatchEvent] = collections.deque()
-        self._wake = asyncio.Event()
-        self._error: TooOldError | None = None
-        self.closed = False
+        self._limit = limit
+        self._queue: deque[WatchEvent] = deque()
+        self._error: BaseException | None = None
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
 
     def wants(self, key: str) -> bool:
         if self.exact_key:
@@ -86,213 +105,332 @@ class Watcher:
         return key.startswith(self.key_prefix)
 
     def push(self, ev: WatchEvent) -> None:
-        if self.closed or self._error is not None:
+        if self._error is not None or self._closed:
             return
-        if len(self._queue) >= WATCHER_QUEUE:
-            self._error = TooOldError(ev.revision, ev.revision)
+        if len(self._queue) >= self._limit:
+            self.fail(TooOldError(ev.revision, ev.revision))
+            return
+        self._queue.append(ev)
+        self._wake()
+
+    def fail(self, exc: BaseException) -> None:
+        """End the watch: the consumer gets ``exc`` once the queue is discarded."""
+        if self._error is None:
+            self._error = exc
             self._queue.clear()
-        else:
-            self._queue.append(ev)
-        self._wake.set()
+            self._owner._watchers.discard(self)
+            self._wake()
 
-    def fail(self, exc: TooOldError) -> None:
-        self._error = exc
-        self._wake.set()
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
-    async def next(self, timeout: float) -> WatchEvent | None:
-        """The next event, or None after ``timeout`` seconds without one."""
-        if not self._queue and self._error is None:
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                return None
-        if self._queue:
-            return self._queue.popleft()
-        assert self._error is not None
-        raise self._error
+    def close(self) -> None:
+        self._closed = True
+        self._queue.clear()
+        self._owner._watchers.discard(self)
+        self._wake()
 
     def __aiter__(self) -> Watcher:
         return self
 
     async def __anext__(self) -> WatchEvent:
-        while True:
-            ev = await self.next(3600)
-            if ev is not None:
-                return ev
+        ev = await self._next(None)
+        assert ev is not None
+        return ev
 
-    def close(self) -> None:
-        self.closed = True
-        self._cache._watchers.discard(self)
+    async def next(self, timeout: float) -> WatchEvent | None:
+        """The next event, or None after ``timeout`` seconds without one.
+
+        Raises TooOldError when the watch was ended by the cache, StopAsyncIteration after close()."""
+        return await self._next(timeout)
+
+    async def _next(self, timeout: float | None) -> WatchEvent | None:
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self._closed:
+                raise StopAsyncIteration
+            if self._error is not None:
+                raise self._error
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if timeout is None:
+                    await self._waiter
+                else:
+                    try:
+                        await asyncio.wait_for(asyncio.shield(self._waiter), timeout)
+                    except TimeoutError:
+                        return None
+            finally:
+                self._waiter = None
 
 
 class ResourceCache:
-    def __init__(self, cacher: Cacher, prefix: str, *, history: int, start_revision: int) -> None:
+    """The cached state and recent history of one resource (one key prefix)."""
+
+    def __init__(self, cacher: Cacher, prefix: str, since: int) -> None:
         self._cacher = cacher
         self.prefix = prefix
-        self._objects: dict[str, CachedObject] = {}
-        self._sorted: list[str] | None = []
-        self._history: collections.deque[WatchEvent] = collections.deque()
-        self._history_max = history
-        # Every event after this revision is in the history.
-        self._covered_from = start_revision
+        self._keys: list[str] = []  # sorted
+        self._objs: list[CachedObject] = []  # parallel to _keys
+        self._by_key: dict[str, CachedObject] = {}
+        self._history: deque[WatchEvent] = deque()
+        self._since = since  # the cache holds every event of this resource after this revision...
+        self._evicted = 0  # ...except those up to this one, dropped from the history
         self._watchers: set[Watcher] = set()
 
-    # ---- reads -----------------------------------------------------------------
-    def get(self, key: str) -> CachedObject | None:
-        return self._objects.get(key)
+    # -- reads -----------------------------------------------------------------------------------
 
-    def _keys(self) -> list[str]:
-        if self._sorted is None:
-            self._sorted = sorted(self._objects)
-        return self._sorted
+    def get(self, key: str) -> CachedObject | None:
+        return self._by_key.get(key)
 
     def list(self, key_prefix: str = "") -> tuple[list[CachedObject], int]:
-        keys = self._keys()
-        if key_prefix and key_prefix != self.prefix:
-            lo = bisect.bisect_left(keys, key_prefix)
-            hi = bisect.bisect_left(keys, key_prefix + "\U0010ffff")
-            keys = keys[lo:hi]
-        objs = self._objects
-        return [objs[k] for k in keys], self._cacher.revision
+        """Objects under ``key_prefix`` (the whole resource if empty) in key order, and the cache revision."""
+        if not key_prefix or key_prefix == self.prefix:
+            return list(self._objs), self._cacher.revision
+        lo = bisect.bisect_left(self._keys, key_prefix)
+        hi = lo
+        n = len(self._keys)
+        # Keys under one prefix are contiguous in sorted order.
+        step = 64
+        while hi < n and self._keys[min(hi + step, n) - 1].startswith(key_prefix):
+            hi = min(hi + step, n)
+            step *= 2
+        while hi < n and self._keys[hi].startswith(key_prefix):
+            hi += 1
+        return self._objs[lo:hi], self._cacher.revision
+
+    def oldest_watchable(self) -> int:
+        """The smallest revision a watch may start from."""
+        return max(self._since, self._evicted)
 
     def watch(self, *, revision: int, key_prefix: str = "", exact_key: str = "") -> Watcher:
-        if revision < self._covered_from:
-            raise TooOldError(revision, self._covered_from)
-        w = Watcher(self, key_prefix or self.prefix, exact_key)
-        for ev in self._history:
-            if ev.revision > revision and w.wants(ev.obj.key):
-                w.push(ev)
+        """Events with revision > ``revision`` for keys under ``key_prefix`` (or exactly ``exact_key``).
+
+        ``revision`` is a real revision (0 only for an empty store); a client's "watch from now
+        with the current state" is served by list() first, then a watch from list's revision."""
+        if revision < 0:
+            raise ValueError(f"invalid revision {revision}")
+        oldest = self.oldest_watchable()
+        if revision < oldest:
+            raise TooOldError(revision, oldest)
+        w = Watcher(self, key_prefix or self.prefix, exact_key, self._cacher.watcher_queue)
+        if self._history and self._history[-1].revision > revision:
+            start = bisect.bisect_right(self._history, revision, key=lambda e: e.revision)
+            backlog = [ev for ev in itertools.islice(self._history, start, None) if w.wants(ev.obj.key)]
+            w._limit += len(backlog)
+            w._queue.extend(backlog)
         self._watchers.add(w)
         return w
 
-    # ---- updates (from the Cacher) ---------------------------------------------------
-    def load(self, co: CachedObject) -> None:
-        self._objects[co.key] = co
-        self._sorted = None
+    # -- updates (called by the Cacher) ------------------------------------------------------------
 
-    def apply(self, ev: storage.Event) -> None:
-        kv = ev.kv
-        prev = self._objects.get(kv.key)
-        if ev.type == "DELETE":
-            if prev is None:
-                return
-            del self._objects[kv.key]
-            if self._sorted is not None:
-                i = bisect.bisect_left(self._sorted, kv.key)
-                if i < len(self._sorted) and self._sorted[i] == kv.key:
-                    del self._sorted[i]
-            co = _decode(kv.key, kv.value, kv.mod_revision)
-            wev = WatchEvent("DELETED", co, prev, kv.mod_revision)
+    def _store(self, co: CachedObject) -> None:
+        i = bisect.bisect_left(self._keys, co.key)
+        if i < len(self._keys) and self._keys[i] == co.key:
+            self._objs[i] = co
         else:
-            co = _decode(kv.key, kv.value, kv.mod_revision)
-            self._objects[kv.key] = co
-            if prev is None and self._sorted is not None:
-                bisect.insort(self._sorted, kv.key)
-            wev = WatchEvent("MODIFIED" if prev is not None else "ADDED", co, prev, kv.mod_revision)
-        self._history.append(wev)
-        if len(self._history) > self._history_max:
-            dropped = self._history.popleft()
-            self._covered_from = dropped.revision
+            self._keys.insert(i, co.key)
+            self._objs.insert(i, co)
+        self._by_key[co.key] = co
+
+    def _remove(self, key: str) -> None:
+        i = bisect.bisect_left(self._keys, key)
+        if i < len(self._keys) and self._keys[i] == key:
+            del self._keys[i]
+            del self._objs[i]
+        self._by_key.pop(key, None)
+
+    def _apply(self, ev: storage.Event) -> None:
+        kv = ev.kv
+        rev = kv.mod_revision
+        prev = self._by_key.get(kv.key)
+        if prev is None and ev.prev is not None:  # not expected: the cache saw the previous write
+            prev = CachedObject(kv.key, _decode(ev.prev.value, ev.prev.mod_revision), ev.prev.mod_revision)
+        if ev.type == "DELETE":
+            if prev is not None:
+                obj = _with_revision(prev.obj, rev)
+            else:
+                obj = _decode(kv.value, rev)
+            co = CachedObject(kv.key, obj, rev)
+            out = WatchEvent("DELETED", co, prev, rev)
+            self._remove(kv.key)
+        else:
+            co = CachedObject(kv.key, _decode(kv.value, rev), rev)
+            out = WatchEvent("ADDED" if prev is None else "MODIFIED", co, prev, rev)
+            self._store(co)
+        if len(self._history) >= self._cacher.history:
+            self._evicted = self._history.popleft().revision
+        self._history.append(out)
         for w in list(self._watchers):
             if w.wants(kv.key):
-                w.push(wev)
+                w.push(out)
 
-    def reset(self, revision: int) -> None:
-        """After a re-list: history restarts and current watchers must re-list too."""
+    def _reset(self, kvs: list[storage.KeyValue], since: int) -> None:
+        self._end_watchers(since)
+        self._keys = [kv.key for kv in kvs]
+        self._objs = [CachedObject(kv.key, _decode(kv.value, kv.mod_revision), kv.mod_revision) for kv in kvs]
+        self._by_key = {co.key: co for co in self._objs}
         self._history.clear()
-        self._covered_from = revision
+        self._since = since
+        self._evicted = 0
+
+    def _end_watchers(self, oldest: int) -> None:
         for w in list(self._watchers):
-            w.fail(TooOldError(revision, revision))
+            w.fail(TooOldError(oldest, oldest))
         self._watchers.clear()
 
 
 class Cacher:
-    def __init__(self, backend: storage.Backend, *, prefix: str = "/registry/", history: int = 10000) -> None:
+    """Keeps every resource under ``prefix`` in memory, fed by one storage watch."""
+
+    def __init__(
+        self,
+        backend: storage.Backend,
+        *,
+        prefix: str = "/registry/",
+        history: int = 10_000,
+        watcher_queue: int | None = None,
+    ) -> None:
         self.backend = backend
         self.prefix = prefix
         self.history = history
-        self._caches: dict[str, ResourceCache] = {}
+        self._watcher_queue = watcher_queue
+        self._resources: dict[str, ResourceCache] = {}
         self._revision = 0
-        self._advanced = asyncio.Event()
+        self._synced_at = 0  # the revision of the last full list
         self._task: asyncio.Task[None] | None = None
-        self._start_revision = 0
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # heap by revision
+        self._seq = itertools.count()
+        self._ready = False
+
+    @property
+    def watcher_queue(self) -> int:
+        """Events a watcher may fall behind before it is ended (module default WATCHER_QUEUE)."""
+        return self._watcher_queue if self._watcher_queue is not None else WATCHER_QUEUE
 
     @property
     def revision(self) -> int:
+        """The newest revision applied to the cache."""
         return self._revision
 
+    def _bucket(self, key: str) -> str:
+        rest = key[len(self.prefix):]
+        i = rest.find("/")
+        if i < 0:
+            return self.prefix
+        j = rest.find("/", i + 1)
+        return self.prefix + rest[: (j if j >= 0 else i) + 1]
+
     def resource(self, prefix: str) -> ResourceCache:
-        cache = self._caches.get(prefix)
-        if cache is None:
-            cache = ResourceCache(self, prefix, history=self.history, start_revision=self._start_revision)
-            self._caches[prefix] = cache
-        return cache
+        """The cache of one resource, e.g. ``/registry/core/pods/``."""
+        rc = self._resources.get(prefix)
+        if rc is None:
+            if not prefix.startswith(self.prefix) or self._bucket(prefix + "x") != prefix:
+                raise ValueError(f"{prefix!r} is not a resource prefix under {self.prefix!r}")
+            # No event of this resource arrived since the last list, so it is complete since then.
+            rc = self._resources[prefix] = ResourceCache(self, prefix, self._synced_at)
+        return rc
 
     async def start(self) -> None:
-        await self._relist()
-        self._task = asyncio.create_task(self._run(), name="watch-cache")
+        """Fill the cache and start following storage; returns once the cache is in sync."""
+        await self._fill()
+        self._ready = True
+        self._task = asyncio.create_task(self._follow(), name="watchcache")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
             self._task = None
-
-    async def _relist(self) -> None:
-        result = await self.backend.list(self.prefix)
-        rev = result.revision
-        fresh: dict[str, list[CachedObject]] = {}
-        for kv in result.kvs:
-            fresh.setdefault(resource_prefix(kv.key), []).append(_decode(kv.key, kv.value, kv.mod_revision))
-        self._start_revision = rev
-        for prefix in set(self._caches) | set(fresh):
-            cache = self.resource(prefix)
-            cache.reset(rev)
-            cache._objects.clear()
-            cache._sorted = None
-            for co in fresh.get(prefix, []):
-                cache.load(co)
-        self._set_revision(rev)
-
-    def _set_revision(self, rev: int) -> None:
-        if rev > self._revision:
-            self._revision = rev
-            self._advanced.set()
-            self._advanced = asyncio.Event()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                async for batch in self.backend.watch(self.prefix, revision=self._revision):
-                    top = self._revision
-                    for ev in batch:
-                        self.resource(resource_prefix(ev.kv.key)).apply(ev)
-                        top = max(top, ev.kv.mod_revision)
-                    self._set_revision(top)
-                # The storage watch ended (store closing): resume unless we are stopping.
-                await asyncio.sleep(0.1)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # overflow, compaction, I/O: re-list and start again
-                log.warning("watch cache: storage watch failed (%s); re-listing", exc)
-                await asyncio.sleep(0.1)
-                try:
-                    await self._relist()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("watch cache: re-list failed")
-                    await asyncio.sleep(1)
+        for rc in self._resources.values():
+            rc._end_watchers(self._revision)
+        for _, _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(TimeoutError("watch cache stopped"))
+        self._waiters.clear()
 
     async def wait_for_revision(self, revision: int, *, timeout: float = 3.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._revision < revision:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"watch cache at {self._revision}, wanted {revision}")
+        """Return once the cache has applied ``revision``; TimeoutError otherwise."""
+        if self._revision >= revision:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (revision, next(self._seq), fut))
+        try:
+            async with asyncio.timeout(timeout):
+                await fut
+        finally:
+            if not fut.done():
+                fut.cancel()
+
+    def _advance(self, revision: int) -> None:
+        self._revision = revision
+        while self._waiters and self._waiters[0][0] <= revision:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)
+
+    async def _list_all(self) -> tuple[list[storage.KeyValue], int]:
+        page = await self.backend.list(self.prefix, limit=_LIST_PAGE)
+        kvs, rev = list(page.kvs), page.revision
+        while page.more:
+            page = await self.backend.list(self.prefix, revision=rev, limit=_LIST_PAGE,
+                                           start_key=page.kvs[-1].key + "\x00")
+            kvs.extend(page.kvs)
+        return kvs, rev
+
+    async def _fill(self) -> None:
+        """Replace the whole state with a fresh list; open watchers end with TooOldError."""
+        kvs, rev = await self._list_all()
+        groups: dict[str, list[storage.KeyValue]] = {}
+        for kv in kvs:
+            groups.setdefault(self._bucket(kv.key), []).append(kv)
+        self._synced_at = rev
+        for bucket in groups.keys() - self._resources.keys():
+            self._resources[bucket] = ResourceCache(self, bucket, rev)
+        for bucket, rc in self._resources.items():
+            rc._reset(groups.get(bucket, []), rev)
+        if rev >= self._revision:
+            self._advance(rev)
+        else:  # storage went back in time (restored): let waiters see the new state
+            self._revision = rev
+
+    async def _follow(self) -> None:
+        """Apply the storage watch; resume it after errors, refill only when the log lost our place."""
+        delay = 0.0
+        while True:
+            refill = False
             try:
-                await asyncio.wait_for(self._advanced.wait(), remaining)
-            except TimeoutError:
-                raise TimeoutError(f"watch cache at {self._revision}, wanted {revision}") from None
+                async for batch in self.backend.watch(self.prefix, revision=self._revision):
+                    for ev in batch:
+                        if ev.kv.mod_revision <= self._revision:
+                            continue  # already applied (a resumed watch may repeat)
+                        self.resource_for_key(ev.kv.key)._apply(ev)
+                        self._advance(ev.kv.mod_revision)
+                    delay = 0.0
+                raise storage.StorageError("storage watch ended")
+            except asyncio.CancelledError:
+                raise
+            except storage.CompactedError as exc:
+                log.warning("watch cache fell behind compaction (%s); refilling", exc)
+                refill = True
+            except Exception as exc:  # the log still has our place: resume from the cache revision
+                log.warning("watch cache lost its storage watch (%s); resuming at %d", exc, self._revision)
+            await asyncio.sleep(delay)
+            delay = min(max(delay * 2, 0.05), _MAX_RETRY_DELAY)
+            if refill:
+                try:
+                    await self._fill()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # retried on the next round
+                    log.warning("watch cache refill failed: %s", exc)
+
+    def resource_for_key(self, key: str) -> ResourceCache:
+        bucket = self._bucket(key)
+        rc = self._resources.get(bucket)
+        if rc is None:
+            rc = self._resources[bucket] = ResourceCache(self, bucket, self._synced_at)
+        return rc

@@ -1,128 +1,218 @@
-"""A work queue with client-go's semantics.
+"""A rate-limited work queue with client-go's semantics, for asyncio workers.
 
-* A key waiting in the queue is stored once (the *dirty* set), however often it
-  is added.
-* A key being processed (the *processing* set) is never handed to a second
-  worker; if it is added meanwhile it is queued again when ``done`` is called,
-  so the change is not lost.
-* ``add_rate_limited`` re-adds a key after a per-key exponential backoff
-  (5 ms doubling to 1000 s, as client-go's default item limiter); ``forget``
-  resets it.
+Contract:
 
-The clock is injectable so tests need not sleep.
+* A key waiting in the queue is held once (the *dirty* set), however often
+  it is added before a worker takes it.
+* A key a worker holds (the *processing* set, from ``get`` until ``done``) is
+  never handed to a second worker. If it is added meanwhile it stays dirty and
+  is queued again by ``done``, so the change that caused the add is not lost.
+* ``add_after`` queues a key once a delay has passed; several pending delays
+  for one key collapse to the earliest.
+* ``add_rate_limited`` is ``add_after`` with the rate limiter's delay for that
+  key; the default limiter backs off per key exponentially, 5 ms doubling up
+  to 1000 s (client-go's default item limiter). ``forget`` resets a key's
+  backoff and should follow every successful reconcile.
+* After ``shut_down`` adds are ignored and pending delays dropped; ``get``
+  still hands out what is queued, then raises :class:`ShutDown`.
+
+All methods but ``get`` and ``shut_down_with_drain`` are plain synchronous
+calls (event handlers are synchronous); they need a running event loop only
+when a delay is scheduled with the real clock. Time comes from an injectable
+:class:`kubeling.client.clock.Clock`.
+
+Typical worker::
+
+    while True:
+        try:
+            key = await q.get()
+        except workqueue.ShutDown:
+            return
+        try:
+            await reconcile(key)
+        except Exception:
+            q.add_rate_limited(key)
+        else:
+            q.forget(key)
+        finally:
+            q.done(key)
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import heapq
-import itertools
-import time
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
+from typing import Generic, Protocol, TypeVar
 
-Key = Hashable
+from kubeling.client import clock as clocklib
+
+K = TypeVar("K", bound=Hashable)
 
 
 class ShutDown(Exception):
-    """Raised by ``get`` once the queue is shut down and drained."""
+    """Raised by ``get`` once the queue is shut down and holds nothing more."""
 
 
-class WorkQueue:
-    def __init__(self, *, base_delay: float = 0.005, max_delay: float = 1000.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._queue: collections.deque[Key] = collections.deque()
-        self._dirty: set[Key] = set()
-        self._processing: set[Key] = set()
-        self._failures: dict[Key, int] = {}
-        self._waiting: list[tuple[float, int, Key]] = []  # (ready_at, seq, key): a heap
-        self._seq = itertools.count()
-        self._base = base_delay
-        self._max = max_delay
-        self._clock = clock
-        self._cond = asyncio.Condition()
+class RateLimiter(Protocol):
+    def when(self, key: Hashable) -> float:
+        """The delay before the key's next retry; counts one more failure."""
+        ...
+
+    def forget(self, key: Hashable) -> None: ...
+
+    def num_requeues(self, key: Hashable) -> int: ...
+
+
+class ItemExponentialLimiter:
+    """Per-key exponential backoff: ``base * 2**failures``, capped at ``max_delay``."""
+
+    def __init__(self, *, base_delay: float = 0.005, max_delay: float = 1000.0) -> None:
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._failures: dict[Hashable, int] = {}
+
+    def when(self, key: Hashable) -> float:
+        n = self._failures.get(key, 0)
+        self._failures[key] = n + 1
+        if n > 64:  # 2**n would overflow float arithmetic long after the cap applies
+            return self.max_delay
+        return float(min(self.base_delay * (2 ** n), self.max_delay))
+
+    def forget(self, key: Hashable) -> None:
+        self._failures.pop(key, None)
+
+    def num_requeues(self, key: Hashable) -> int:
+        return self._failures.get(key, 0)
+
+
+class WorkQueue(Generic[K]):
+    def __init__(self, *, rate_limiter: RateLimiter | None = None, clock: clocklib.Clock | None = None,
+                 name: str = "") -> None:
+        self.name = name
+        self.rate_limiter: RateLimiter = rate_limiter or ItemExponentialLimiter()
+        self._clock: clocklib.Clock = clock or clocklib.REAL
+        self._queue: collections.deque[K] = collections.deque()
+        self._dirty: set[K] = set()
+        self._processing: set[K] = set()
+        # A key waiting on a delay: when it becomes ready, and the timer that will add it.
+        self._delayed: dict[K, tuple[float, clocklib.Timer]] = {}
+        self._getters: list[asyncio.Future[None]] = []
+        self._idle_waiters: list[asyncio.Future[None]] = []
         self._shutting_down = False
 
+    # ---- state ----------------------------------------------------------------------
     def __len__(self) -> int:
+        """Keys waiting to be handed out (not those being processed or delayed)."""
         return len(self._queue)
 
-    def _notify(self) -> None:
-        async def wake() -> None:
-            async with self._cond:
-                self._cond.notify_all()
-        try:
-            asyncio.get_running_loop().create_task(wake())
-        except RuntimeError:  # no loop yet: nobody can be waiting either
-            pass
+    def len(self) -> int:
+        return len(self._queue)
 
-    def add(self, key: Key) -> None:
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    @property
+    def processing(self) -> int:
+        return len(self._processing)
+
+    @property
+    def delayed(self) -> int:
+        return len(self._delayed)
+
+    # ---- adding ---------------------------------------------------------------------
+    def add(self, key: K) -> None:
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
         if key in self._processing:
-            return  # queued again by done()
+            return  # done() queues it again
         self._queue.append(key)
-        self._notify()
+        self._wake_getters()
 
-    def add_after(self, key: Key, delay: float) -> None:
+    def add_after(self, key: K, delay: float) -> None:
         if self._shutting_down:
             return
         if delay <= 0:
             self.add(key)
             return
-        heapq.heappush(self._waiting, (self._clock() + delay, next(self._seq), key))
-        self._notify()
+        ready = self._clock.now() + delay
+        pending = self._delayed.get(key)
+        if pending is not None:
+            if pending[0] <= ready:
+                return  # an earlier add is already pending
+            pending[1].cancel()
+        self._delayed[key] = (ready, self._clock.call_at(ready, lambda: self._delay_over(key, ready)))
 
-    def when(self, key: Key) -> float:
-        """The backoff for the key's next failure (and count it)."""
-        n = self._failures.get(key, 0)
-        self._failures[key] = n + 1
-        return min(self._base * (2 ** n), self._max)
-
-    def add_rate_limited(self, key: Key) -> None:
-        self.add_after(key, self.when(key))
-
-    def forget(self, key: Key) -> None:
-        self._failures.pop(key, None)
-
-    def num_requeues(self, key: Key) -> int:
-        return self._failures.get(key, 0)
-
-    def _promote(self) -> float | None:
-        """Move due delayed keys into the queue; return seconds until the next one."""
-        now = self._clock()
-        while self._waiting and self._waiting[0][0] <= now:
-            _, _, key = heapq.heappop(self._waiting)
+    def _delay_over(self, key: K, ready: float) -> None:
+        pending = self._delayed.get(key)
+        if pending is not None and pending[0] == ready:
+            del self._delayed[key]
             self.add(key)
-        return self._waiting[0][0] - now if self._waiting else None
 
-    async def get(self) -> Key:
-        async with self._cond:
-            while True:
-                wait = self._promote()
-                if self._queue:
-                    key = self._queue.popleft()
-                    self._processing.add(key)
-                    self._dirty.discard(key)
-                    return key
-                if self._shutting_down:
-                    raise ShutDown()
-                try:
-                    await asyncio.wait_for(self._cond.wait(), wait if wait is not None else None)
-                except TimeoutError:
-                    pass
+    def add_rate_limited(self, key: K) -> None:
+        self.add_after(key, self.rate_limiter.when(key))
 
-    def done(self, key: Key) -> None:
+    def forget(self, key: K) -> None:
+        self.rate_limiter.forget(key)
+
+    def num_requeues(self, key: K) -> int:
+        return self.rate_limiter.num_requeues(key)
+
+    # ---- processing -----------------------------------------------------------------
+    async def get(self) -> K:
+        """The next key; the caller owns it until ``done(key)``. Raises ShutDown at the end."""
+        while True:
+            if self._queue:
+                key = self._queue.popleft()
+                self._dirty.discard(key)
+                self._processing.add(key)
+                return key
+            if self._shutting_down:
+                raise ShutDown(self.name)
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._getters.append(fut)
+            try:
+                await fut
+            finally:
+                self._getters.remove(fut)
+
+    def done(self, key: K) -> None:
         self._processing.discard(key)
         if key in self._dirty:
             self._queue.append(key)
-            self._notify()
+            self._wake_getters()
+        elif not self._processing and not self._queue:
+            _wake(self._idle_waiters)
 
+    # ---- ending ---------------------------------------------------------------------
     def shut_down(self) -> None:
+        """Stop accepting keys; waiting getters see ShutDown once the queue is empty."""
         self._shutting_down = True
-        self._waiting.clear()
-        self._notify()
+        for _, timer in self._delayed.values():
+            timer.cancel()
+        self._delayed.clear()
+        self._wake_getters()
 
-    def tick(self) -> None:
-        """Wake waiters so delayed keys are re-checked (for tests with a fake clock)."""
-        self._notify()
+    async def shut_down_with_drain(self) -> None:
+        """Shut down, then wait until every queued and held key has been ``done``."""
+        self.shut_down()
+        while self._queue or self._processing:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._idle_waiters.append(fut)
+            try:
+                await fut
+            finally:
+                self._idle_waiters.remove(fut)
+
+    def _wake_getters(self) -> None:
+        # Waking every getter is simplest and robust against a woken getter being
+        # cancelled before it runs: each re-checks the queue and parks again.
+        _wake(self._getters)
+
+
+def _wake(futures: list[asyncio.Future[None]]) -> None:
+    for fut in futures:
+        if not fut.done():
+            fut.set_result(None)

@@ -98,9 +98,9 @@ def crud(api: Api, group_version: str, plural: str, obj: dict[str, Any], patch: 
         p = api("PATCH", f"{coll}/{name}/status", {"status": status}, headers=MERGE, expect=200)
         assert contains(p["status"], status), (p["status"], status)
         st = api("GET", f"{coll}/{name}/status", expect=200)
-        st["metadata"].setdefault("annotations", {})["status-update"] = "ignored"
+        st["metadata"].setdefault("annotations", {})["status-update"] = "kept"
         u = api("PUT", f"{coll}/{name}/status", st, expect=200)
-        assert "status-update" not in (u["metadata"].get("annotations") or {})  # status updates keep metadata
+        assert u["metadata"]["annotations"]["status-update"] == "kept"  # metadata changes are kept, as upstream
     api("DELETE", f"{coll}/{name}", expect=200)
     api("GET", f"{coll}/{name}", expect=404)
     api("DELETE", coll + f"?labelSelector=e2e-api%3D{plural}", expect=200)

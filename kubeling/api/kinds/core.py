@@ -1027,8 +1027,8 @@ class PersistentVolumeClaimStrategy(registry.Strategy):
         os_ = copy.deepcopy(old.get("spec") or {})
         bound = dig(old, "status", "phase") == "Bound"
         # binding fills volumeName once; bound claims may be resized
-        if not os_.get("volumeName"):
-            os_["volumeName"] = ns.get("volumeName")
+        if not os_.get("volumeName") and ns.get("volumeName"):
+            os_["volumeName"] = ns["volumeName"]
         for s in (ns, os_):
             s.pop("volumeAttributesClassName", None)
         if bound:
