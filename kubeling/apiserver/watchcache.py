@@ -86,6 +86,9 @@ def _with_revision(obj: dict[str, Any], revision: int) -> dict[str, Any]:
     return {**obj, "metadata": {**obj.get("metadata", {}), "resourceVersion": str(revision)}}
 
 
+_KeyValues = list[storage.KeyValue]  # for annotations inside ResourceCache, whose list() hides the builtin
+
+
 class Watcher:
     """An async iterator of :class:`WatchEvent` for one client watch."""
 
@@ -267,7 +270,7 @@ class ResourceCache:
             if w.wants(kv.key):
                 w.push(out)
 
-    def _reset(self, kvs: list[storage.KeyValue], since: int) -> None:
+    def _reset(self, kvs: _KeyValues, since: int) -> None:
         self._end_watchers(since)
         self._keys = [kv.key for kv in kvs]
         self._objs = [CachedObject(kv.key, _decode(kv.value, kv.mod_revision), kv.mod_revision) for kv in kvs]
@@ -404,7 +407,7 @@ class Cacher:
             refill = False
             try:
                 async for batch in self.backend.watch(self.prefix, revision=self._revision):
-                    for ev in batch:
+                    for ev in batch:  # type: ignore[attr-defined]  # interface.Backend.list hides list
                         if ev.kv.mod_revision <= self._revision:
                             continue  # already applied (a resumed watch may repeat)
                         self.resource_for_key(ev.kv.key)._apply(ev)
@@ -416,7 +419,7 @@ class Cacher:
             except storage.CompactedError as exc:
                 log.warning("watch cache fell behind compaction (%s); refilling", exc)
                 refill = True
-            except Exception as exc:  # the log still has our place: resume from the cache revision
+            except Exception as exc:  # noqa: BLE001 -- the log still has our place: resume from it
                 log.warning("watch cache lost its storage watch (%s); resuming at %d", exc, self._revision)
             await asyncio.sleep(delay)
             delay = min(max(delay * 2, 0.05), _MAX_RETRY_DELAY)
@@ -425,7 +428,7 @@ class Cacher:
                     await self._fill()
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # retried on the next round
+                except Exception as exc:  # noqa: BLE001 -- retried on the next round
                     log.warning("watch cache refill failed: %s", exc)
 
     def resource_for_key(self, key: str) -> ResourceCache:

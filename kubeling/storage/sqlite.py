@@ -33,8 +33,11 @@ Compaction to ``C`` first records ``C`` (reads below it then fail with
 ``CompactedError``), then, in small transactions, deletes every row that is
 superseded by a newer row at or below ``C`` and every delete row at or below
 ``C``. A background task compacts to ``current - keep_revisions`` every
-``compact_interval`` seconds and truncates the WAL, so the file stays bounded
-by the number of live keys plus the retained history.
+``compact_interval`` seconds, and sooner once ``compact_every`` revisions
+beyond ``keep_revisions`` have piled up, so the file stays bounded by the
+number of live keys plus the retained history whatever the write rate; freed pages are reused (no VACUUM). The WAL is
+checkpointed by the writer after every 500 pages and ``journal_size_limit``
+trims it back to 2 MiB after it restarts.
 """
 
 from __future__ import annotations
@@ -156,6 +159,11 @@ class _Subscriber:
 
 
 _Op = tuple[Any, ...]
+# Aliases for annotations inside Backend, whose ``list`` method hides the builtin there.
+_Events = list[Event]
+_Ops = list[_Op]
+_Results = list[Any]
+_Futures = list["asyncio.Future[Any]"]
 
 
 class Backend:
@@ -167,6 +175,7 @@ class Backend:
         *,
         compact_interval: float = 60.0,
         keep_revisions: int = 1000,
+        compact_every: int = 2000,
         fsync: bool = False,
         watch_queue_limit: int = 100_000,
         readers: int = 2,
@@ -178,6 +187,8 @@ class Backend:
         self.path = path
         self.compact_interval = compact_interval
         self.keep_revisions = keep_revisions
+        self.compact_every = compact_every
+        self._compact_due: asyncio.Event | None = None
         self._fsync = fsync
         self._watch_queue_limit = watch_queue_limit
         self._readers = readers
@@ -210,7 +221,10 @@ class Backend:
     def _open(self) -> None:
         conn = self._connect()
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA journal_size_limit = 4194304")  # shrink the WAL back after checkpoints
+        conn.execute("PRAGMA journal_size_limit = 2097152")  # shrink the WAL back after checkpoints
+        # Small automatic checkpoints (in the writer, after a commit): each one is a short pause;
+        # measured, 500 pages gave a lower p99 than the default 1000 at about the same throughput.
+        conn.execute("PRAGMA wal_autocheckpoint = 500")
         conn.executescript(_SCHEMA)
         seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'log'").fetchall()
         self._rev = seq[0][0] if seq else 0
@@ -227,6 +241,7 @@ class Backend:
         self._pool = concurrent.futures.ThreadPoolExecutor(self._readers, thread_name_prefix="sqlite-read")
         self._writer = threading.Thread(target=self._write_loop, name="sqlite-writer", daemon=True)
         self._writer.start()
+        self._compact_due = asyncio.Event()
         if self.compact_interval > 0:
             self._compactor = asyncio.create_task(self._compact_loop(), name="sqlite-compactor")
 
@@ -366,9 +381,9 @@ class Backend:
             except RuntimeError:  # the loop is closed: nobody is waiting any more
                 return
 
-    def _apply_batch(self, conn: sqlite3.Connection, ops: list[_Op]) -> tuple[list[Any], list[Event]]:
-        results: list[Any] = []
-        events: list[Event] = []
+    def _apply_batch(self, conn: sqlite3.Connection, ops: _Ops) -> tuple[_Results, _Events]:
+        results: _Results = []
+        events: _Events = []
         checkpoint = False
         compacted = self._compacted
         try:
@@ -381,7 +396,8 @@ class Backend:
                         compacted = op[1]
                         results.append(None)
                     elif kind == "chunk":
-                        results.append(self._compact_chunk(conn, op[1], op[2]))
+                        self._compact_chunk(conn, op[1], op[2])
+                        results.append(None)
                     elif kind == "checkpoint":
                         checkpoint = True
                         results.append(None)
@@ -396,7 +412,7 @@ class Backend:
                     err.__cause__ = exc
                     results.append(err)
             conn.execute("COMMIT")
-        except Exception as exc:  # the whole group fails; the writer thread must live on
+        except Exception as exc:  # noqa: BLE001 -- the whole group fails; the writer thread must live on
             log.error("storage commit failed: %s", exc)
             with contextlib.suppress(sqlite3.Error):
                 if conn.in_transaction:
@@ -404,16 +420,16 @@ class Backend:
             with contextlib.suppress(sqlite3.Error):
                 seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'log'").fetchall()
                 self._next_id = (seq[0][0] if seq else 0) + 1
-            err = interface.StorageError(f"storage commit failed: {exc}")
-            err.__cause__ = exc
-            return [err] * len(ops), []
+            failed = interface.StorageError(f"storage commit failed: {exc}")
+            failed.__cause__ = exc
+            return [failed] * len(ops), []
         if events:
             self._rev = events[-1].kv.mod_revision
         self._compacted = compacted
         if checkpoint:
             try:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except sqlite3.Error as exc:  # a reader held the WAL; the next round retries
+            except sqlite3.Error as exc:  # a reader held the WAL; a later call retries
                 log.debug("checkpoint skipped: %s", exc)
         return results, events
 
@@ -452,7 +468,7 @@ class Backend:
         conn.execute("INSERT OR REPLACE INTO meta VALUES ('compact_done', ?)", (hi,))
         self._compact_done = hi
 
-    def _complete(self, futs: list[asyncio.Future[Any]], results: list[Any], events: list[Event]) -> None:
+    def _complete(self, futs: _Futures, results: _Results, events: _Events) -> None:
         for fut, res in zip(futs, results):
             if fut.done():
                 continue
@@ -463,6 +479,9 @@ class Backend:
         if events:
             for sub in list(self._subs):
                 sub.push(events)
+            if self._compact_due is not None and \
+                    self._rev - self._compacted >= self.keep_revisions + self.compact_every:
+                self._compact_due.set()
 
     # -- compaction ------------------------------------------------------------------------------
 
@@ -478,17 +497,19 @@ class Backend:
                 await self._submit(("chunk", lo, min(lo + _COMPACT_CHUNK, target)))
 
     async def checkpoint(self) -> None:
-        """Fold the WAL into the database file and truncate it."""
+        """Fold the WAL into the database file and truncate it, between two group commits."""
         await self._submit(("checkpoint",))
 
     async def _compact_loop(self) -> None:
+        assert self._compact_due is not None
         while True:
-            await asyncio.sleep(self.compact_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._compact_due.wait(), self.compact_interval)
+            self._compact_due.clear()
             try:
                 target = self._rev - self.keep_revisions
                 if target > self._compacted or self._compact_done < self._compacted:
                     await self.compact(max(target, self._compacted))
-                    await self.checkpoint()
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep compacting later; the failure is logged, not fatal
@@ -496,7 +517,7 @@ class Backend:
 
     # -- watch -----------------------------------------------------------------------------------
 
-    async def watch(self, prefix: str, *, revision: int) -> AsyncIterator[list[Event]]:
+    async def watch(self, prefix: str, *, revision: int) -> AsyncIterator[_Events]:
         if self._closed or self._loop is None:
             raise interface.StorageError("storage backend is not running")
         sub = _Subscriber(prefix, self._watch_queue_limit)
@@ -521,12 +542,12 @@ class Backend:
         finally:
             self._subs.discard(sub)
 
-    def _replay_sync(self, prefix: str, after: int) -> tuple[list[Event], bool, int]:
+    def _replay_sync(self, prefix: str, after: int) -> tuple[_Events, bool, int]:
         conn = self._thread_conn()
         rows = conn.execute(_REPLAY, (after, _REPLAY_PAGE)).fetchall()
         if after < self._compacted:  # rows this replay needs may be gone
             raise CompactedError(after, self._compacted)
-        events: list[Event] = []
+        events: _Events = []
         for rid, name, deleted, crev, value, pid, pdeleted, pvalue in rows:
             if not name.startswith(prefix):
                 continue
