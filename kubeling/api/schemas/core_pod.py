@@ -17,18 +17,14 @@ from kubeling.api.schemas.dsl import (
     obj,
     quantity,
     quantity_map,
-    ref,
     string,
     string_array,
     string_map,
     time,
 )
 
-C = "io.k8s.api.core.v1."
-
-
-def c(name: str, description: str = "") -> dsl.Schema:
-    return ref(C + name, description)
+C = dsl.CORE
+c = dsl.core
 
 
 def _container(description: str, *, ephemeral: bool) -> dsl.Schema:

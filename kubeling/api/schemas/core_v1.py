@@ -19,18 +19,14 @@ from kubeling.api.schemas.dsl import (
     meta,
     obj,
     quantity_map,
-    ref,
     string,
     string_array,
     string_map,
     time,
 )
 
-C = "io.k8s.api.core.v1."
-
-
-def c(name: str, description: str = "") -> dsl.Schema:
-    return ref(C + name, description)
+C = dsl.CORE
+c = dsl.core
 
 
 def _gvk(kind: str) -> tuple[str, str, str]:

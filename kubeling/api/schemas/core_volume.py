@@ -16,18 +16,14 @@ from kubeling.api.schemas.dsl import (
     obj,
     quantity,
     quantity_map,
-    ref,
     string,
     string_array,
     string_map,
     time,
 )
 
-C = "io.k8s.api.core.v1."
-
-
-def c(name: str, description: str = "") -> dsl.Schema:
-    return ref(C + name, description)
+C = dsl.CORE
+c = dsl.core
 
 
 _FS_TYPE = string("Filesystem type to mount, such as ext4 or xfs; ext4 when empty.")

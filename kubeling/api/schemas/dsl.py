@@ -23,6 +23,14 @@ def ref(name: str, description: str = "") -> Schema:
     return s
 
 
+CORE = "io.k8s.api.core.v1."
+
+
+def core(name: str, description: str = "") -> Schema:
+    """A reference to a core/v1 definition by its short name (``core("Container")``)."""
+    return ref(CORE + name, description)
+
+
 def string(description: str = "", *, enum: list[str] | None = None, fmt: str = "") -> Schema:
     s: Schema = {"type": "string", "description": description}
     if enum:
