@@ -12,6 +12,10 @@ import sys
 from typing import Any
 
 from kubeling.apiserver import server as apiserver
+from kubeling.client import config as configlib
+from kubeling.client import rest
+from kubeling.controllers import base as controllers_base
+from kubeling.controllers import manager as controller_manager
 
 
 def default_data_dir() -> pathlib.Path:
@@ -38,6 +42,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--datastore-endpoint", default="",
                    help="etcd endpoints (http://host:2379[,...]) to keep state in etcd instead of "
                         "the embedded SQLite store (needs the `etcd` extra: pip install 'kubeling[etcd]')")
+    p.add_argument("--disable-controllers", action="store_true",
+                   help="do not run the controller manager (API server only)")
+    p.add_argument("--disable-scheduler", action="store_true", help="do not run the scheduler")
+    p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                   help="seconds a node may miss heartbeats before it is marked NotReady/Unknown (default 40)")
+    p.add_argument("--default-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds added to pods for the not-ready/unreachable taints (default 300)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=run)
 
@@ -67,22 +78,55 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover
         pass
     try:
-        asyncio.run(_serve(opts))
+        return asyncio.run(_serve(opts, args))
     except OSError as exc:
         print(f"kubeling server: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
-async def _serve(opts: apiserver.Options) -> None:
+def _loopback_client(srv: apiserver.APIServer, component: str) -> rest.Client:
+    """A client for in-process components: the admin identity over loopback, so
+    they reach the cluster through the API exactly as a remote one would."""
+    assert srv.pki is not None
+    cfg = configlib.Config(server=f"https://127.0.0.1:{srv.port}", ca_data=srv.pki.ca_cert.read_bytes(),
+                           cert_data=srv.pki.admin_cert.read_bytes(), key_data=srv.pki.admin_key.read_bytes())
+    return rest.Client(cfg, user_agent=f"kubeling/{component}", connection_limit=50)
+
+
+async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
+    log = logging.getLogger("kubeling")
     srv = apiserver.APIServer(opts)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await srv.start()
+    components: dict[asyncio.Task[None], str] = {}
+    clients: list[rest.Client] = []
+    if not args.disable_controllers:
+        client = _loopback_client(srv, "kube-controller-manager")
+        clients.append(client)
+        options = controllers_base.Options(node_monitor_grace_period=args.node_monitor_grace_period,
+                                           default_toleration_seconds=args.default_toleration_seconds)
+        mgr = controller_manager.Manager(client, options=options)
+        components[asyncio.create_task(mgr.run(), name="controller-manager")] = "controller manager"
+    stopper = asyncio.create_task(stop.wait())
+    code = 0
     try:
-        await stop.wait()
+        done, _ = await asyncio.wait({stopper, *components}, return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t is not stopper:
+                # A component died: say which and why, and exit non-zero.
+                exc = t.exception()
+                log.error("%s stopped: %s", components[t], exc, exc_info=exc)
+                code = 1
     finally:
-        logging.getLogger("kubeling").info("shutting down")
+        log.info("shutting down")
+        stopper.cancel()
+        for t in components:
+            t.cancel()
+        await asyncio.gather(*components, return_exceptions=True)
+        for c in clients:
+            await c.close()
         await srv.stop()
+    return code

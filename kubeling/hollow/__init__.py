@@ -1,0 +1,1 @@
+"""Simulated (hollow) nodes for scale tests and benchmarks, as KWOK and kubemark."""

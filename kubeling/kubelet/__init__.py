@@ -1,0 +1,1 @@
+"""The node agent (the kubelet and its runc container runtime)."""
