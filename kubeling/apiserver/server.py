@@ -21,6 +21,7 @@ import kubeling
 from kubeling.api import errors, openapi, registry, resources
 from kubeling.apiserver import (
     admission,
+    admission_priority,
     codec,
     discovery,
     handlers,
@@ -120,7 +121,8 @@ class APIServer:
         self.resolver = routing.Resolver(self.resources)
         self.discovery = discovery.Discovery(self.resources)
         self.service_ips = admission.ServiceIPs()
-        plugins: list[Any] = [admission.NamespaceLifecycle(self), self.service_ips]
+        plugins: list[Any] = [admission.NamespaceLifecycle(self), self.service_ips,
+                              admission_priority.Priority(self)]
         self.stores: dict[tuple[str, str, str], store.Store] = {
             (r.group, r.version, r.plural): store.Store(r, self.backend, admission=plugins) for r in self.resources
         }
@@ -183,6 +185,14 @@ class APIServer:
                 try:
                     await ns_store.create(ctx, "", {"apiVersion": "v1", "kind": "Namespace",
                                                     "metadata": {"name": name}})
+                except errors.APIError as exc:
+                    if exc.code != 409:
+                        raise
+        pc_store = self.stores[("scheduling.k8s.io", "v1", "priorityclasses")]
+        for pc in admission_priority.bootstrap_objects():
+            if await self.backend.get(pc_store.res.key("", pc["metadata"]["name"])) is None:
+                try:
+                    await pc_store.create(ctx, "", pc)
                 except errors.APIError as exc:
                     if exc.code != 409:
                         raise

@@ -285,9 +285,7 @@ class PodStrategy(registry.Strategy):
         spec = _ensure(obj, "spec")
         pod.default_pod_spec(spec)
         pod.default_pod_only(spec)
-        # upstream's priority admission fills this when no PriorityClass says otherwise
-        if not spec.get("preemptionPolicy"):
-            spec["preemptionPolicy"] = "PreemptLowerPriority"
+        # preemptionPolicy comes from the PriorityClass (apiserver/admission_priority.py).
 
     def prepare_for_create(self, obj: Obj) -> None:
         obj["status"] = {"phase": "Pending", "qosClass": pod_qos_class(obj)}

@@ -30,7 +30,7 @@ def test_pod_defaults():
     assert spec["terminationGracePeriodSeconds"] == 30
     assert spec["securityContext"] == {}
     assert spec["enableServiceLinks"] is True
-    assert spec["preemptionPolicy"] == "PreemptLowerPriority"
+    assert "preemptionPolicy" not in spec  # set by priority admission, not defaulting
     c = spec["containers"][0]
     assert c["imagePullPolicy"] == "IfNotPresent"
     assert c["terminationMessagePath"] == "/dev/termination-log"
