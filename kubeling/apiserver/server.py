@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import pathlib
+import os
 import socket
 import time
 from typing import Any
@@ -21,12 +22,14 @@ import kubeling
 from kubeling.api import errors, openapi, registry, resources
 from kubeling.apiserver import (
     admission,
+    admission_pod,
     admission_priority,
     codec,
     discovery,
     handlers,
     metrics,
     namespaces,
+    quota,
     routing,
     store,
     watchcache,
@@ -53,6 +56,10 @@ class Options:
     keep_revisions: int = 1000
     watch_history: int = 10000
     datastore_endpoint: str = ""  # etcd endpoints; empty = the embedded SQLite store
+    # A root-only Unix socket for the components running in this process
+    # (controllers, scheduler, agent): they still speak the HTTP API, without
+    # paying for TLS on every request. Peers on it are cluster admins.
+    unix_socket: pathlib.Path | None = None
 
 
 def _open_backend(options: Options) -> storage.Backend:
@@ -122,7 +129,9 @@ class APIServer:
         self.discovery = discovery.Discovery(self.resources)
         self.service_ips = admission.ServiceIPs()
         plugins: list[Any] = [admission.NamespaceLifecycle(self), self.service_ips,
-                              admission_priority.Priority(self)]
+                              admission_priority.Priority(self),
+                              admission_pod.LimitRanger(self), admission_pod.ServiceAccount(),
+                              admission_pod.DefaultTolerationSeconds(), quota.ResourceQuota(self)]
         self.stores: dict[tuple[str, str, str], store.Store] = {
             (r.group, r.version, r.plural): store.Store(r, self.backend, admission=plugins) for r in self.resources
         }
@@ -157,6 +166,16 @@ class APIServer:
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else opts.https_port
+        if opts.unix_socket is not None:
+            opts.unix_socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            opts.unix_socket.unlink(missing_ok=True)
+            # Made under a 0077 umask so no other user can connect before the chmod.
+            old_umask = os.umask(0o077)
+            try:
+                await web.UnixSite(self._runner, str(opts.unix_socket)).start()
+            finally:
+                os.umask(old_umask)
+            os.chmod(opts.unix_socket, 0o600)
         await self._publish_endpoints(store.Context(user="system:apiserver"))
         pki.write_kubeconfig(opts.data_dir / "kubeconfig", server=self.url, pki=self.pki)
         self.ready.set()
@@ -280,7 +299,13 @@ class APIServer:
                 request["user"], request["groups"] = "system:admin", ["system:masters", "system:authenticated"]
                 return
             raise errors.APIError(401, "Unauthorized", "Unauthorized")
-        ssl_obj = request.transport.get_extra_info("ssl_object") if request.transport else None
+        transport = request.transport
+        ssl_obj = transport.get_extra_info("ssl_object") if transport else None
+        if ssl_obj is None and transport is not None and \
+                transport.get_extra_info("socket").family == socket.AF_UNIX:
+            # Only root can open the socket (mode 0600 in a 0700 directory).
+            request["user"], request["groups"] = "system:admin", ["system:masters", "system:authenticated"]
+            return
         ident = pki.peer_identity(ssl_obj) if ssl_obj is not None else None
         if ident is not None:
             request["user"], request["groups"] = ident[0], list(ident[1]) + ["system:authenticated"]

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         keep_revisions=args.keep_revisions,
         datastore_endpoint=args.datastore_endpoint,
     )
+    opts.unix_socket = opts.data_dir / "run" / "apiserver.sock"
     try:
         import uvloop
 
@@ -85,11 +86,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _loopback_client(srv: apiserver.APIServer, component: str) -> rest.Client:
-    """A client for in-process components: the admin identity over loopback, so
-    they reach the cluster through the API exactly as a remote one would."""
-    assert srv.pki is not None
-    cfg = configlib.Config(server=f"https://127.0.0.1:{srv.port}", ca_data=srv.pki.ca_cert.read_bytes(),
-                           cert_data=srv.pki.admin_cert.read_bytes(), key_data=srv.pki.admin_key.read_bytes())
+    """A client for in-process components: the same HTTP API a remote one uses,
+    over the server's root-only Unix socket (no TLS cost per request)."""
+    assert srv.options.unix_socket is not None
+    cfg = configlib.Config(server="http://localhost", unix_socket=str(srv.options.unix_socket))
     return rest.Client(cfg, user_agent=f"kubeling/{component}", connection_limit=50)
 
 

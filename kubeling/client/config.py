@@ -40,6 +40,9 @@ class Config:
     insecure: bool = False  # skip server certificate verification (insecure-skip-tls-verify)
     tls_server_name: str | None = None  # the name to verify instead of the URL's host
     namespace: str = "default"  # the context's namespace
+    # A Unix socket to reach the server through instead of TCP (in-process
+    # components of `kubeling server`: no TLS, the socket's mode is the guard).
+    unix_socket: str | None = None
 
     def __post_init__(self) -> None:
         if not self.server:

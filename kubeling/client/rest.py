@@ -403,10 +403,15 @@ class Client:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            connector: aiohttp.BaseConnector
+            if self.config.unix_socket:
+                connector = aiohttp.UnixConnector(path=self.config.unix_socket, limit=self._connection_limit)
+            else:
+                connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True,
+                                                 limit=self._connection_limit)
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
-                connector=aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True,
-                                               limit=self._connection_limit),
+                connector=connector,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             )
         return self._session
