@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hmac
 import logging
-import pathlib
 import os
+import pathlib
 import socket
 import time
 from typing import Any
@@ -34,14 +35,14 @@ from kubeling.apiserver import (
     store,
     watchcache,
 )
-from kubeling.lib import labels, pki
+from kubeling.lib import hostaddr, jointoken, labels, pki
 from kubeling.storage import interface as storage
 from kubeling.storage import sqlite
 
 log = logging.getLogger("kubeling.apiserver")
 Obj = dict[str, Any]
 
-PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version", "/cacerts")
 AGG_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGG_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 
@@ -60,6 +61,8 @@ class Options:
     # (controllers, scheduler, agent): they still speak the HTTP API, without
     # paying for TLS on every request. Peers on it are cluster admins.
     unix_socket: pathlib.Path | None = None
+    # tolerationSeconds given to pods for the not-ready/unreachable taints (DefaultTolerationSeconds).
+    default_toleration_seconds: int = 300
 
 
 def _open_backend(options: Options) -> storage.Backend:
@@ -73,46 +76,12 @@ def _open_backend(options: Options) -> storage.Backend:
 
 
 def _endpoint_address(advertise: str) -> str:
-    """An address clients in pods can reach: the advertised one unless it is
-    loopback, else this host's first non-loopback address ("" if none)."""
-    import ipaddress
-
-    candidates = [advertise] + [a for a in host_addresses() if ":" not in a] + host_addresses()
-    for a in candidates:
-        try:
-            addr = ipaddress.ip_address(a.split("%")[0])
-        except ValueError:
-            continue
-        if not (addr.is_loopback or addr.is_link_local or addr.is_unspecified):
-            return str(addr)
-    return ""
-
-
-def _interface_ipv4() -> list[str]:
-    """IPv4 addresses of this host's interfaces (SIOCGIFADDR per interface)."""
-    import fcntl
-    import struct
-
-    out = []
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for _, name in socket.if_nameindex():
-            try:
-                packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))
-            except OSError:
-                continue  # interface without an IPv4 address
-            out.append(socket.inet_ntoa(packed[20:24]))
-    return out
+    """An address clients in pods can reach (never loopback)."""
+    return hostaddr.reachable_address(advertise)
 
 
 def host_addresses() -> list[str]:
-    """Loopback plus the addresses of this host, for the serving certificate."""
-    addrs = {"127.0.0.1", "::1", *_interface_ipv4()}
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None):
-            addrs.add(str(info[4][0]))
-    except OSError:
-        pass
-    return sorted(addrs)
+    return hostaddr.host_addresses()
 
 
 class APIServer:
@@ -131,7 +100,7 @@ class APIServer:
         plugins: list[Any] = [admission.NamespaceLifecycle(self), self.service_ips,
                               admission_priority.Priority(self),
                               admission_pod.LimitRanger(self), admission_pod.ServiceAccount(),
-                              admission_pod.DefaultTolerationSeconds(), quota.ResourceQuota(self)]
+                              admission_pod.DefaultTolerationSeconds(options.default_toleration_seconds), quota.ResourceQuota(self)]
         self.stores: dict[tuple[str, str, str], store.Store] = {
             (r.group, r.version, r.plural): store.Store(r, self.backend, admission=plugins) for r in self.resources
         }
@@ -140,6 +109,7 @@ class APIServer:
         self.ready = asyncio.Event()
         self.port = 0
         self.pki: pki.PKI | None = None
+        self.join_token: jointoken.Token | None = None
         self._runner: web.AppRunner | None = None
         self._agg_cache: dict[tuple[bool, str], bytes] = {}
 
@@ -148,6 +118,7 @@ class APIServer:
         t0 = time.perf_counter()
         opts = self.options
         self.pki = pki.ensure_pki(opts.data_dir, hosts=host_addresses() + [socket.gethostname()])
+        self.join_token = jointoken.ensure(opts.data_dir / "token", self.pki.ca_pem())
         await self.raw_backend.start()
         await self.cacher.start()
         services, _ = self.cacher.resource("/registry/core/services/").list("")
@@ -295,8 +266,13 @@ class APIServer:
         assert self.pki is not None
         authz = request.headers.get("Authorization", "")
         if authz.startswith("Bearer "):
-            if self.pki.check_token(authz[7:].strip()):
+            token = authz[7:].strip()
+            if self.pki.check_token(token):
                 request["user"], request["groups"] = "system:admin", ["system:masters", "system:authenticated"]
+                return
+            if self.join_token is not None and hmac.compare_digest(token.encode(), self.join_token.secret.encode()):
+                # Agents joined with the node token (bootstrap tokens come with the security issue).
+                request["user"], request["groups"] = "kubeling:agent", ["system:nodes", "system:authenticated"]
                 return
             raise errors.APIError(401, "Unauthorized", "Unauthorized")
         transport = request.transport
@@ -341,6 +317,10 @@ class APIServer:
                 "gitCommit": "", "gitTreeState": "clean", "buildDate": "", "goVersion": "python",
                 "compiler": "cpython", "platform": "linux/amd64",
             })
+        if path == "/cacerts":
+            # Public: an agent checks it against the CA hash in its join token.
+            assert self.pki is not None
+            return web.Response(body=self.pki.ca_pem(), content_type="application/x-pem-file")
         if path == "/metrics":
             return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
         if path in ("/api", "/apis"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from kubeling.cli import agent as agent_cmd
+from kubeling.cli import image as image_cmd
 from kubeling.cli import server as server_cmd
 
 
@@ -15,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     server_cmd.add_parser(sub)
+    agent_cmd.add_parser(sub)
+    image_cmd.add_parser(sub)
     return parser
 
 

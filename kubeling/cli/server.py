@@ -9,6 +9,7 @@ import os
 import pathlib
 import signal
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 from kubeling.apiserver import server as apiserver
@@ -16,6 +17,8 @@ from kubeling.client import config as configlib
 from kubeling.client import rest
 from kubeling.controllers import base as controllers_base
 from kubeling.controllers import manager as controller_manager
+from kubeling.kubelet import agent as agentlib
+from kubeling.scheduler import scheduler as schedulerlib
 
 
 def default_data_dir() -> pathlib.Path:
@@ -42,6 +45,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--datastore-endpoint", default="",
                    help="etcd endpoints (http://host:2379[,...]) to keep state in etcd instead of "
                         "the embedded SQLite store (needs the `etcd` extra: pip install 'kubeling[etcd]')")
+    p.add_argument("--node-name", default="", help="this host's node name (default: the host name)")
+    p.add_argument("--node-ip", default="", help="this node's address (default: the first non-loopback one)")
     p.add_argument("--disable-controllers", action="store_true",
                    help="do not run the controller manager (API server only)")
     p.add_argument("--disable-scheduler", action="store_true", help="do not run the scheduler")
@@ -59,9 +64,6 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.https_port <= 65535:
         print(f"kubeling server: --https-port {args.https_port} is not a port number (0-65535)", file=sys.stderr)
         return 2
-    if not args.disable_agent:
-        logging.getLogger("kubeling").warning(
-            "the node agent is not built yet; running the control plane only (as with --disable-agent)")
     opts = apiserver.Options(
         data_dir=(args.data_dir or default_data_dir()).resolve(),
         https_port=args.https_port,
@@ -70,19 +72,28 @@ def run(args: argparse.Namespace) -> int:
         compact_interval=args.compact_interval,
         keep_revisions=args.keep_revisions,
         datastore_endpoint=args.datastore_endpoint,
+        default_toleration_seconds=args.default_toleration_seconds,
     )
     opts.unix_socket = opts.data_dir / "run" / "apiserver.sock"
     try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        return asyncio.run(_serve(opts, args))
+        return run_loop(_serve(opts, args))
     except OSError as exc:
         print(f"kubeling server: {exc}", file=sys.stderr)
         return 1
+
+
+def run_loop(coro: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop without making it the global policy: event loops made in
+    other threads (pyroute2's netlink sockets) must stay stock asyncio loops,
+    which uvloop's cannot replace for AF_NETLINK."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        return asyncio.run(coro)
+    if os.environ.get("KUBELING_NO_UVLOOP"):
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def _loopback_client(srv: apiserver.APIServer, component: str) -> rest.Client:
@@ -98,8 +109,12 @@ async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
     srv = apiserver.APIServer(opts)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("received %s", sig.name)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     await srv.start()
     components: dict[asyncio.Task[None], str] = {}
     clients: list[rest.Client] = []
@@ -110,6 +125,23 @@ async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
                                            default_toleration_seconds=args.default_toleration_seconds)
         mgr = controller_manager.Manager(client, options=options)
         components[asyncio.create_task(mgr.run(), name="controller-manager")] = "controller manager"
+    if not args.disable_scheduler:
+        client = _loopback_client(srv, "kube-scheduler")
+        clients.append(client)
+        sched = schedulerlib.Scheduler(client)
+        components[asyncio.create_task(sched.run(), name="scheduler")] = "scheduler"
+    if not args.disable_agent:
+        if os.geteuid() != 0:
+            log.error("the node agent needs root (runc, namespaces, mounts): run as root or with --disable-agent")
+            await srv.stop()
+            return 2
+        client = _loopback_client(srv, "kubelet")
+        clients.append(client)
+        agent = agentlib.Agent(client, agentlib.Options(data_dir=opts.data_dir, node_name=args.node_name,
+                                                        node_ip=args.node_ip))
+        components[asyncio.create_task(agent.run(), name="agent")] = "node agent"
+        log.info("join token for agents (kubeling agent --server URL --token TOKEN): %s",
+                 (opts.data_dir / "token").read_text().strip())
     stopper = asyncio.create_task(stop.wait())
     code = 0
     try:

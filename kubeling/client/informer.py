@@ -73,6 +73,16 @@ def object_of(obj: Obj | Tombstone) -> Obj:
     return obj.obj if isinstance(obj, Tombstone) else obj
 
 
+NODE_NAME_INDEX = "spec.nodeName"
+
+
+def node_name_index(obj: Obj) -> list[str]:
+    """Pods by the node they are bound to: one indexer that every component
+    sharing a pod informer uses under ``NODE_NAME_INDEX``."""
+    name = (obj.get("spec") or {}).get("nodeName")
+    return [name] if name else []
+
+
 def namespace_index(obj: Obj) -> list[str]:
     return [(obj.get("metadata") or {}).get("namespace") or ""]
 
@@ -120,8 +130,10 @@ class Store:
 
     def add_indexers(self, indexers: dict[str, Indexer]) -> None:
         for name, fn in indexers.items():
-            if name in self._indexers and self._indexers[name] is not fn:
-                raise ValueError(f"index {name!r} already exists")
+            if name in self._indexers:
+                if self._indexers[name] is not fn:
+                    raise ValueError(f"index {name!r} already exists")
+                continue  # the same indexer from another component sharing the informer
             self._indexers[name] = fn
             self._indices[name] = {}
             for key, obj in self._items.items():

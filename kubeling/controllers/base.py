@@ -45,6 +45,9 @@ class Options:
     gc_period: float = 30.0
     # Terminated pods kept before the pod GC deletes the oldest (--terminated-pod-gc-threshold).
     terminated_pod_gc_threshold: int = 12500
+    # Pod addresses: each node gets a /node_cidr_mask_size of cluster_cidr (k3s's defaults).
+    cluster_cidr: str = "10.42.0.0/16"
+    node_cidr_mask_size: int = 24
 
 
 @dataclasses.dataclass

@@ -14,12 +14,37 @@ import logging
 from kubeling.client import clock as clocklib
 from kubeling.client import informer as informerlib
 from kubeling.client import rest
-from kubeling.controllers import base, events, leader, serviceaccount
+from kubeling.controllers import (
+    base,
+    disruption,
+    endpoints,
+    endpointslice,
+    events,
+    garbagecollector,
+    leader,
+    nodeipam,
+    nodelifecycle,
+    podgc,
+    pvbinder,
+    resourcequota,
+    serviceaccount,
+    tainteviction,
+)
 
 log = logging.getLogger("kubeling.controllers.manager")
 
 CONTROLLERS: list[type[base.Controller]] = [
     serviceaccount.ServiceAccountController,
+    nodeipam.NodeIPAMController,
+    nodelifecycle.NodeLifecycleController,
+    tainteviction.TaintEvictionController,
+    podgc.PodGCController,
+    garbagecollector.GarbageCollector,
+    endpoints.EndpointsController,
+    endpointslice.EndpointSliceController,
+    disruption.DisruptionController,
+    pvbinder.PVBinderController,
+    resourcequota.ResourceQuotaController,
 ]
 
 

@@ -28,9 +28,10 @@ def kubectl_binary(version: str | None = None) -> str:
 
 
 class Server:
-    def __init__(self, data_dir: pathlib.Path, *, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, data_dir: pathlib.Path, *, extra_args: tuple[str, ...] = (), agent: bool = False) -> None:
         self.data_dir = data_dir
         self.extra_args = extra_args
+        self.agent = agent  # run the node agent in the server (needs root and runc)
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
@@ -45,7 +46,7 @@ class Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kubeling", "server", "--data-dir", str(self.data_dir), "--https-port", "0",
-             "--bind-address", "127.0.0.1", "--disable-agent", *self.extra_args],
+             "--bind-address", "127.0.0.1", *(() if self.agent else ("--disable-agent",)), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout

@@ -1,0 +1,82 @@
+"""The node agent's composition: image store, runc runtime, pod network and
+kubelet for one node, used by ``kubeling agent`` and, in-process, by
+``kubeling server`` (unless ``--disable-agent``).
+
+The pod network needs the node's pod CIDR, which the server's node IPAM
+controller assigns after the node registers: the agent registers, waits for
+``spec.podCIDR``, sets up the bridge for it, and only then runs pods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import pathlib
+import socket
+
+from kubeling.client import rest
+from kubeling.kubelet import kubelet as kubeletlib
+from kubeling.kubelet import network
+from kubeling.kubelet.images import store as imagestore
+from kubeling.kubelet.runtime import runc
+from kubeling.lib import hostaddr
+
+log = logging.getLogger("kubeling.agent")
+
+
+@dataclasses.dataclass
+class Options:
+    data_dir: pathlib.Path
+    node_name: str = ""
+    node_ip: str = ""
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    pod_cidr_timeout: float = 60.0
+
+
+def default_node_name() -> str:
+    return socket.gethostname().lower().split(".")[0]
+
+
+async def wait_for_pod_cidr(client: rest.Client, name: str, timeout: float) -> str:
+    """Wait for ``spec.podCIDR``; keeps waiting past ``timeout``, saying so each time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            node = await client.get(rest.NODES, name)
+            cidr = (node.get("spec") or {}).get("podCIDR")
+            if cidr:
+                return str(cidr)
+        except rest.NotFound:
+            pass
+        if loop.time() > deadline:
+            log.warning("node %s has no spec.podCIDR after %.0fs: is the server's node IPAM controller "
+                        "running? (pods wait until it has one)", name, timeout)
+            deadline = loop.time() + timeout
+        await asyncio.sleep(0.5)
+
+
+class Agent:
+    def __init__(self, client: rest.Client, options: Options) -> None:
+        self.client = client
+        self.options = options
+        self.node_name = options.node_name or default_node_name()
+        self.node_ip = options.node_ip or hostaddr.reachable_address() or "127.0.0.1"
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        self.images = imagestore.Store(options.data_dir)
+        self.runtime = runc.RuncRuntime(options.data_dir, images=self.images)
+        self.kubelet = kubeletlib.Kubelet(client, node_name=self.node_name, node_ip=self.node_ip,
+                                          data_dir=options.data_dir, runtime=self.runtime, images=self.images,
+                                          labels=options.labels, before_pods=self._network)
+        self.ready = self.kubelet.ready
+
+    async def _network(self) -> None:
+        cidr = await wait_for_pod_cidr(self.client, self.node_name, self.options.pod_cidr_timeout)
+        net = network.BridgeNetwork(self.options.data_dir, pod_cidr=cidr)
+        await net.ensure_node()
+        self.runtime.network = net
+        log.info("pod network %s on node %s", cidr, self.node_name)
+
+    async def run(self) -> None:
+        await self.kubelet.run()

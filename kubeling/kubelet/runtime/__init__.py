@@ -1,0 +1,1 @@
+"""Container runtimes behind a CRI-shaped protocol (``protocol``); ``runc`` is the real one."""

@@ -1,0 +1,105 @@
+"""The pieces of a pod sandbox that are not containers: held namespaces and
+the files every container of the pod shares.
+
+Namespaces are *held* without a process, the way ``ip netns add`` holds one:
+``unshare --net=FILE --ipc=FILE --uts=FILE hostname NAME`` creates them, sets
+the hostname inside the new UTS namespace, and bind-mounts each namespace onto
+its file; containers then join them through the OCI spec's
+``namespaces[].path``. Unmounting the files (and the last container leaving)
+frees them. Files: ``hosts``, ``resolv.conf``, ``hostname`` and a ``shm``
+tmpfs (the pod's /dev/shm, shared as the IPC namespace is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pathlib
+import shutil
+
+from kubeling.kubelet import mount
+from kubeling.kubelet.runtime import protocol
+
+SHM_SIZE = 64 * 1024 * 1024
+
+
+async def hold_namespaces(files: dict[str, pathlib.Path], hostname: str) -> None:
+    """Create the namespaces named in ``files`` (keys ``network``, ``ipc``,
+    ``uts``) and bind them onto those files."""
+    if not files:
+        return
+    flag = {"network": "--net", "ipc": "--ipc", "uts": "--uts"}
+    args = []
+    for kind, path in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        args.append(f"{flag[kind]}={path}")
+    unshare = shutil.which("unshare") or "/usr/bin/unshare"
+    command = ["hostname", hostname] if "uts" in files and hostname else ["true"]
+    proc = await asyncio.create_subprocess_exec(unshare, *args, *command, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        release_namespaces(files)
+        raise protocol.RuntimeError_(f"creating the sandbox namespaces: {err.decode(errors='replace').strip()}")
+
+
+def release_namespaces(files: dict[str, pathlib.Path]) -> None:
+    for path in files.values():
+        mount.umount(str(path))
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def mount_shm(path: pathlib.Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if not mount.is_mountpoint(str(path)):
+        mount.mount("shm", str(path), "tmpfs", mount.MS_NOSUID | mount.MS_NODEV | mount.MS_NOEXEC,
+                    f"mode=1777,size={SHM_SIZE}")
+
+
+def unmount_shm(path: pathlib.Path) -> None:
+    if mount.is_mountpoint(str(path)):
+        mount.umount(str(path))
+
+
+def hosts_file(*, ip: str, hostname: str, aliases: list[tuple[str, list[str]]]) -> str:
+    lines = [
+        "# Kubernetes-managed hosts file (kubeling).",
+        "127.0.0.1\tlocalhost",
+        "::1\tlocalhost ip6-localhost ip6-loopback",
+        "fe00::0\tip6-localnet",
+        "fe00::0\tip6-mcastprefix",
+        "fe00::1\tip6-allnodes",
+        "fe00::2\tip6-allrouters",
+    ]
+    if ip:
+        lines.append(f"{ip}\t{hostname}")
+    if aliases:
+        lines.append("")
+        lines.append("# Entries added by HostAliases.")
+        lines += [f"{alias_ip}\t{chr(9).join(names)}" for alias_ip, names in aliases]
+    return "\n".join(lines) + "\n"
+
+
+def resolv_conf(dns: protocol.DNSConfig | None) -> str:
+    if dns is None:
+        try:
+            return pathlib.Path("/etc/resolv.conf").read_text()
+        except OSError:
+            return ""
+    out = []
+    if dns.searches:
+        out.append("search " + " ".join(dns.searches))
+    out += [f"nameserver {s}" for s in dns.servers]
+    if dns.options:
+        out.append("options " + " ".join(dns.options))
+    return "\n".join(out) + "\n"
+
+
+def write_file(path: pathlib.Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
