@@ -16,6 +16,7 @@ from kubeling.client import informer as informerlib
 from kubeling.client import rest
 from kubeling.controllers import (
     base,
+    daemonset,
     disruption,
     endpoints,
     endpointslice,
@@ -28,6 +29,7 @@ from kubeling.controllers import (
     pvbinder,
     resourcequota,
     serviceaccount,
+    statefulset,
     tainteviction,
 )
 
@@ -45,6 +47,8 @@ CONTROLLERS: list[type[base.Controller]] = [
     disruption.DisruptionController,
     pvbinder.PVBinderController,
     resourcequota.ResourceQuotaController,
+    statefulset.StatefulSetController,
+    daemonset.DaemonSetController,
 ]
 
 

@@ -477,6 +477,9 @@ def _validate_sts_update_strategy(us: Any, path: str) -> FieldErrors:
 
 class DaemonSetStrategy(_Workload):
     what = "daemonset"
+    # Upstream's spec.templateGeneration, shown in apps/v1 as this annotation:
+    # 1 at creation, +1 whenever the pod template changes.
+    TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
     status_fields = ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady",
                      "updatedNumberScheduled", "numberAvailable", "numberUnavailable")
 
@@ -496,6 +499,20 @@ class DaemonSetStrategy(_Workload):
         template = spec.get("template")
         if isinstance(template, dict):
             pod.default_pod_template(template)
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        super().prepare_for_create(obj)
+        ensure(ensure(obj, "metadata"), "annotations")[self.TEMPLATE_GENERATION] = "1"
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        super().prepare_for_update(new, old)
+        try:
+            gen = int(dig(old, "metadata", "annotations", self.TEMPLATE_GENERATION) or 0)
+        except ValueError:
+            gen = 0
+        if dig(new, "spec", "template") != dig(old, "spec", "template"):
+            gen += 1
+        ensure(ensure(new, "metadata"), "annotations")[self.TEMPLATE_GENERATION] = str(gen)
 
     def validate(self, obj: Obj) -> FieldErrors:
         spec = obj.get("spec")
