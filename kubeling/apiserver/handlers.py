@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from kubeling.api import errors, openapi, pbcodec, registry
-from kubeling.apiserver import codec, listing, routing, store, tables, watch
+from kubeling.apiserver import codec, eviction, listing, routing, store, tables, watch
 from kubeling.lib import patch as patchlib
 from kubeling.lib import timeutil
 
@@ -415,18 +415,8 @@ class Handlers:
             ctx.subresource = "binding"
             await st.update(ctx, route.namespace, route.name, bind)
             return json_response(errors.status_object(201, "", "") | {"status": "Success"}, status=201)
-        # eviction: honour PodDisruptionBudgets that allow no disruption.
-        pod = await st.get(route.namespace, route.name)
-        blocked = await self.api.disruption_blocked(pod)
-        if blocked:
-            raise errors.APIError(
-                429, "TooManyRequests",
-                "Cannot evict pod as it would violate the pod's disruption budget.",
-                details={"causes": [{"reason": "DisruptionBudget",
-                                     "message": f"The disruption budget {blocked} needs more healthy pods"}]},
-            )
-        opts = body.get("deleteOptions") or {}
-        await st.delete(ctx, route.namespace, route.name, opts)
+        # eviction: a delete that asks the pod's disruption budget first.
+        await eviction.evict(self.api, ctx, route.namespace, route.name, body)
         return json_response(errors.status_object(201, "", "") | {"status": "Success"}, status=201)
 
 

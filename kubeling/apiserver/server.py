@@ -35,7 +35,7 @@ from kubeling.apiserver import (
     store,
     watchcache,
 )
-from kubeling.lib import hostaddr, jointoken, labels, pki
+from kubeling.lib import hostaddr, jointoken, pki
 from kubeling.storage import interface as storage
 from kubeling.storage import sqlite
 
@@ -367,20 +367,6 @@ class APIServer:
         raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
 
     # ---- helpers for handlers ------------------------------------------------------
-    async def disruption_blocked(self, pod: Obj) -> str:
-        """Name of a PodDisruptionBudget that forbids evicting ``pod`` now, or ""."""
-        ns = pod["metadata"].get("namespace", "")
-        pdbs, _ = self.cacher.resource("/registry/policy/poddisruptionbudgets/").list(
-            f"/registry/policy/poddisruptionbudgets/{ns}/")
-        pod_labels = pod["metadata"].get("labels") or {}
-        for co in pdbs:
-            pdb = co.obj
-            sel = labels.from_label_selector((pdb.get("spec") or {}).get("selector"))
-            if not sel.matches(pod_labels):
-                continue
-            if int((pdb.get("status") or {}).get("disruptionsAllowed") or 0) < 1:
-                return str(pdb["metadata"]["name"])
-        return ""
 
 
 def _cached(request: web.Request, body: bytes, etag: str, *, content_type: str = "application/json") -> web.Response:
