@@ -14,7 +14,7 @@ from typing import Any
 
 from kubeling.apiserver import server as apiserver
 from kubeling.client import config as configlib
-from kubeling.client import rest
+from kubeling.client import leader, rest
 from kubeling.controllers import base as controllers_base
 from kubeling.controllers import manager as controller_manager
 from kubeling.kubelet import agent as agentlib
@@ -104,6 +104,30 @@ def _loopback_client(srv: apiserver.APIServer, component: str) -> rest.Client:
     return rest.Client(cfg, user_agent=f"kubeling/{component}", connection_limit=50)
 
 
+async def _run_scheduler(client: rest.Client) -> None:
+    """The scheduler, only while this server holds the kube-scheduler Lease
+    (several servers on one etcd must not schedule twice)."""
+    elector = leader.Elector(client, "kube-scheduler")
+    elect = asyncio.create_task(elector.run())
+    leading = asyncio.create_task(elector.leading.wait())
+    tasks = [elect, leading]
+    try:
+        await asyncio.wait({elect, leading}, return_when=asyncio.FIRST_COMPLETED)
+        if elect.done():
+            elect.result()
+            raise RuntimeError("scheduler leader election ended before leading")
+        sched = asyncio.create_task(schedulerlib.Scheduler(client).run())
+        tasks.append(sched)
+        done, _ = await asyncio.wait({elect, sched}, return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            t.result()
+        raise RuntimeError("the scheduler lost its leader lease" if elect in done else "the scheduler stopped")
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
     log = logging.getLogger("kubeling")
     srv = apiserver.APIServer(opts)
@@ -128,8 +152,7 @@ async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
     if not args.disable_scheduler:
         client = _loopback_client(srv, "kube-scheduler")
         clients.append(client)
-        sched = schedulerlib.Scheduler(client)
-        components[asyncio.create_task(sched.run(), name="scheduler")] = "scheduler"
+        components[asyncio.create_task(_run_scheduler(client), name="scheduler")] = "scheduler"
     if not args.disable_agent:
         if os.geteuid() != 0:
             log.error("the node agent needs root (runc, namespaces, mounts): run as root or with --disable-agent")

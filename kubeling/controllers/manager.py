@@ -13,24 +13,29 @@ import logging
 
 from kubeling.client import clock as clocklib
 from kubeling.client import informer as informerlib
+from kubeling.client import leader
 from kubeling.client import rest
 from kubeling.controllers import (
     base,
+    cronjob,
     daemonset,
+    deployment,
     disruption,
     endpoints,
     endpointslice,
     events,
     garbagecollector,
-    leader,
+    job,
     nodeipam,
     nodelifecycle,
     podgc,
     pvbinder,
+    replicaset,
     resourcequota,
     serviceaccount,
     statefulset,
     tainteviction,
+    ttlafterfinished,
 )
 
 log = logging.getLogger("kubeling.controllers.manager")
@@ -49,6 +54,12 @@ CONTROLLERS: list[type[base.Controller]] = [
     resourcequota.ResourceQuotaController,
     statefulset.StatefulSetController,
     daemonset.DaemonSetController,
+    replicaset.ReplicaSetController,
+    replicaset.ReplicationControllerController,
+    deployment.DeploymentController,
+    job.JobController,
+    cronjob.CronJobController,
+    ttlafterfinished.TTLAfterFinishedController,
 ]
 
 

@@ -4,17 +4,20 @@ Defaults and validation follow upstream's ``pkg/apis/batch/v1/defaults.go``
 and ``pkg/apis/batch/validation``. A Job's selector and pod labels are
 generated from its uid on create (``prepare_for_create``), unless the client
 asked for ``manualSelector``. CronJob schedules are checked with
-:func:`parse_schedule`, a small parser for the standard five-field cron syntax
-and the ``@hourly``-style descriptors that upstream's cron library accepts;
-the CronJob controller can use the same parser to compute run times.
+:func:`parse_schedule`: the grammar upstream's cron library accepts, evaluated
+by cronsim; the CronJob controller computes run times from the same
+:class:`Schedule`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
 import zoneinfo
 from typing import Any
+
+import cronsim
 
 from kubeling.api import errors, registry, validation
 from kubeling.api.kinds import apps, pod
@@ -35,34 +38,20 @@ MAX_CRONJOB_NAME = 52  # the controller appends an 11-character suffix to job na
 
 
 # ---- cron schedules -------------------------------------------------------------
+#
+# Upstream validates and runs schedules with robfig/cron's ParseStandard: five
+# fields (minute hour day-of-month month day-of-week, names allowed, '?' as '*'),
+# the @yearly..@hourly descriptors, the undocumented "@every <Go duration>", and
+# a TZ=/CRON_TZ= prefix. The times themselves come from cronsim (a maintained
+# cron evaluator); this module adds the robfig grammar around it and explains
+# a rejected field with robfig's own wording, since that is what kubectl users
+# of upstream see.
 
 
 class ScheduleError(ValueError):
     """A schedule that does not parse; the message is what validation reports."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    """A parsed schedule: the allowed values of each field, or a fixed interval."""
-
-    minutes: frozenset[int] = frozenset()
-    hours: frozenset[int] = frozenset()
-    days_of_month: frozenset[int] = frozenset()
-    months: frozenset[int] = frozenset()
-    days_of_week: frozenset[int] = frozenset()
-    #: Whether day-of-month / day-of-week were '*' (cron ORs the two only when both are restricted).
-    dom_star: bool = False
-    dow_star: bool = False
-    every_seconds: int = 0  # for "@every <duration>"
-    time_zone: str = ""  # from a TZ= / CRON_TZ= prefix
-
-
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
-_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
-# (minimum, maximum, names) per field, in order
-_FIELDS: list[tuple[int, int, dict[str, int]]] = [(0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS),
-                                                  (0, 6, _DAYS)]
 _DESCRIPTORS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -72,8 +61,74 @@ _DESCRIPTORS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
+_MONTHS = {m: i + 1 for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+# (minimum, maximum, names) per field, in order
+_FIELDS: list[tuple[int, int, dict[str, int]]] = [(0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS),
+                                                  (0, 6, _DAYS)]
+# robfig's grammar: numbers, names, '*', '?', ranges, steps and lists; nothing
+# else (cronsim's L, W and # extensions are not cron as upstream knows it).
+_FIELD_RE = re.compile(r"^[0-9A-Za-z*?,/\-]+$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+_FIELD_NAMES = ["minute", "hour", "day-of-month", "month", "day-of-week"]
+_PROBE = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A parsed schedule: five cron fields (``expr``) or a fixed interval (``every_seconds``)."""
+
+    expr: str = ""
+    every_seconds: int = 0
+    time_zone: str = ""  # from a TZ= / CRON_TZ= prefix
+
+    def _sim(self, t: datetime.datetime, *, reverse: bool = False) -> cronsim.CronSim:
+        return cronsim.CronSim(self.expr, t, reverse=reverse)
+
+    def next_after(self, t: datetime.datetime) -> datetime.datetime:
+        """The first run strictly after ``t`` (an aware datetime, in the zone to evaluate in)."""
+        if self.every_seconds:
+            # robfig's ConstantDelaySchedule: whole seconds after t.
+            return t.replace(microsecond=0) + datetime.timedelta(seconds=self.every_seconds)
+        return next(self._sim(t))
+
+    def last_at_or_before(self, t: datetime.datetime) -> datetime.datetime:
+        """The latest cron time not after ``t`` (five-field schedules only)."""
+        return next(self._sim(t.replace(microsecond=0) + datetime.timedelta(seconds=1), reverse=True))
+
+    def _fields(self) -> cronsim.CronSim:
+        return self._sim(_PROBE)
+
+    # The expanded field values, for callers that inspect a schedule.
+    @property
+    def minutes(self) -> frozenset[int]:
+        return frozenset(self._fields().minutes)
+
+    @property
+    def hours(self) -> frozenset[int]:
+        return frozenset(self._fields().hours)
+
+    @property
+    def days_of_month(self) -> frozenset[int]:
+        return frozenset(self._fields().days)
+
+    @property
+    def months(self) -> frozenset[int]:
+        return frozenset(self._fields().months)
+
+    @property
+    def days_of_week(self) -> frozenset[int]:
+        return frozenset(d % 7 for d in self._fields().weekdays if isinstance(d, int))
+
+    @property
+    def dom_star(self) -> bool:
+        return self.expr.split()[2] == "*"
+
+    @property
+    def dow_star(self) -> bool:
+        return self.expr.split()[4] == "*"
 
 
 def _number(text: str, names: dict[str, int], expr: str) -> int:
@@ -88,37 +143,39 @@ def _number(text: str, names: dict[str, int], expr: str) -> int:
     return n
 
 
-def _parse_range(expr: str, lo: int, hi: int, names: dict[str, int]) -> tuple[set[int], bool]:
-    range_and_step = expr.split("/")
-    low_high = range_and_step[0].split("-")
-    single = len(low_high) == 1
-    star = low_high[0] in ("*", "?")
-    if star:
-        start, end = lo, hi
-    else:
-        start = _number(low_high[0], names, expr)
-        if len(low_high) == 1:
-            end = start
-        elif len(low_high) == 2:
-            end = _number(low_high[1], names, expr)
-        else:
-            raise ScheduleError(f"too many hyphens: {expr}")
-    step = 1
-    if len(range_and_step) == 2:
-        step = _number(range_and_step[1], {}, expr)
-        if single and not star:
-            end = hi  # "N/step" means N through the maximum
-    elif len(range_and_step) > 2:
-        raise ScheduleError(f"too many slashes: {expr}")
-    if start < lo:
-        raise ScheduleError(f"beginning of range ({start}) below minimum ({lo}): {expr}")
-    if end > hi:
-        raise ScheduleError(f"end of range ({end}) above maximum ({hi}): {expr}")
-    if start > end:
-        raise ScheduleError(f"beginning of range ({start}) beyond end of range ({end}): {expr}")
-    if step == 0:
-        raise ScheduleError(f"step of range should be a positive number: {expr}")
-    return set(range(start, end + 1, step)), star and step == 1
+def _check_field(field_text: str, index: int) -> str | None:
+    """What robfig would reject in one field, in its own words; None if it accepts it.
+
+    cronsim accepts a little more (day-of-week 7, L/W/#), so every field goes
+    through this before cronsim evaluates the expression."""
+    lo, hi, names = _FIELDS[index]
+    if not _FIELD_RE.match(field_text):
+        return f"invalid {_FIELD_NAMES[index]} field: {field_text}"
+    for expr in field_text.split(","):
+        range_and_step = expr.split("/")
+        low_high = range_and_step[0].split("-")
+        if len(range_and_step) > 2:
+            return f"too many slashes: {expr}"
+        if len(low_high) > 2:
+            return f"too many hyphens: {expr}"
+        try:
+            if low_high[0] in ("*", "?"):
+                start, end = lo, hi
+            else:
+                start = _number(low_high[0], names, expr)
+                end = _number(low_high[1], names, expr) if len(low_high) == 2 else start
+            step = _number(range_and_step[1], {}, expr) if len(range_and_step) == 2 else 1
+        except ScheduleError as exc:
+            return str(exc)
+        if start < lo:
+            return f"beginning of range ({start}) below minimum ({lo}): {expr}"
+        if end > hi:
+            return f"end of range ({end}) above maximum ({hi}): {expr}"
+        if start > end:
+            return f"beginning of range ({start}) beyond end of range ({end}): {expr}"
+        if step == 0:
+            return f"step of range should be a positive number: {expr}"
+    return None
 
 
 def _parse_duration(text: str) -> int:
@@ -126,11 +183,12 @@ def _parse_duration(text: str) -> int:
     while pos < len(text):
         m = _DURATION_RE.match(text, pos)
         if not m:
-            raise ScheduleError(f'failed to parse duration @every {text}: time: invalid duration "{text}"')
+            break
         total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
-    if not text:
+    if not text or pos != len(text):
         raise ScheduleError(f'failed to parse duration @every {text}: time: invalid duration "{text}"')
+    # robfig rounds an interval below one second up to one second.
     return max(1, int(total))
 
 
@@ -157,19 +215,17 @@ def parse_schedule(spec: str) -> Schedule:
     fields = text.split()
     if len(fields) != 5:
         raise ScheduleError(f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]")
-    values: list[set[int]] = []
-    stars: list[bool] = []
-    for field_text, (lo, hi, names) in zip(fields, _FIELDS):
-        allowed: set[int] = set()
-        star = False
-        for part in field_text.split(","):
-            got, is_star = _parse_range(part, lo, hi, names)
-            allowed |= got
-            star = star or is_star
-        values.append(allowed)
-        stars.append(star)
-    minutes, hours, doms, months, dows = (frozenset(v) for v in values)
-    return Schedule(minutes, hours, doms, months, dows, dom_star=stars[2], dow_star=stars[4], time_zone=tz)
+    for i, field_text in enumerate(fields):
+        problem = _check_field(field_text, i)
+        if problem:
+            raise ScheduleError(problem)
+    # cronsim wants upper-case names and has no '?' (robfig reads it as '*').
+    expr = " ".join(f.replace("?", "*").upper() for f in fields)
+    try:
+        cronsim.CronSim(expr, _PROBE)
+    except cronsim.CronSimError as exc:
+        raise ScheduleError(f"invalid schedule {text}: {exc}") from None
+    return Schedule(expr=expr, time_zone=tz)
 
 
 def validate_schedule(schedule: Any, path: str, *, time_zone: Any, allow_tz: bool) -> FieldErrors:

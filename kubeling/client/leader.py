@@ -18,7 +18,7 @@ from kubeling.client import rest
 from kubeling.lib import timeutil
 
 Obj = dict[str, Any]
-log = logging.getLogger("kubeling.controllers.leader")
+log = logging.getLogger("kubeling.leader")
 
 
 class Elector:
