@@ -369,7 +369,9 @@ class DaemonSetController(base.Controller):
         except rest.Conflict:
             fresh = await self.client.get(rest.DAEMONSETS, ds["metadata"]["name"],
                                           namespace=ds["metadata"].get("namespace"))
-            fresh["status"] = status
+            # Keep conditions others wrote meanwhile (the cause of the conflict, often).
+            conditions = (fresh.get("status") or {}).get("conditions")
+            fresh["status"] = {**status, **({"conditions": conditions} if conditions else {})}
             await self.client.update_status(rest.DAEMONSETS, fresh)
         except rest.NotFound:
             return

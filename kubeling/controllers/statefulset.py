@@ -373,7 +373,9 @@ class StatefulSetController(base.Controller):
         except rest.Conflict:
             fresh = await self.client.get(rest.STATEFULSETS, sts["metadata"]["name"],
                                           namespace=sts["metadata"].get("namespace"))
-            fresh["status"] = status
+            # Keep conditions others wrote meanwhile (the cause of the conflict, often).
+            conditions = (fresh.get("status") or {}).get("conditions")
+            fresh["status"] = {**status, **({"conditions": conditions} if conditions else {})}
             await self.client.update_status(rest.STATEFULSETS, fresh)
         except rest.NotFound:
             return
