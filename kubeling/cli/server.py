@@ -153,11 +153,10 @@ async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
         client = _loopback_client(srv, "kube-scheduler")
         clients.append(client)
         components[asyncio.create_task(_run_scheduler(client), name="scheduler")] = "scheduler"
-    if not args.disable_agent:
-        if os.geteuid() != 0:
-            log.error("the node agent needs root (runc, namespaces, mounts): run as root or with --disable-agent")
-            await srv.stop()
-            return 2
+    if not args.disable_agent and os.geteuid() != 0:
+        log.warning("the node agent needs root (runc, namespaces, mounts): running the control plane only, "
+                    "as with --disable-agent")
+    elif not args.disable_agent:
         client = _loopback_client(srv, "kubelet")
         clients.append(client)
         agent = agentlib.Agent(client, agentlib.Options(data_dir=opts.data_dir, node_name=args.node_name,
