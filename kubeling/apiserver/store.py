@@ -269,8 +269,12 @@ class Store:
         strat = r.strategy
         dmd = desired["metadata"]
         omd = old["metadata"]
+        # An update naming another uid is refused below (uid is immutable), as
+        # upstream: it is how writers avoid touching a same-named replacement.
+        if not dmd.get("uid") and omd.get("uid"):
+            dmd["uid"] = omd["uid"]
         # Fields the server owns: clients cannot change them through an update.
-        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+        for k in ("creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
             if k in omd:
                 dmd[k] = omd[k]
             else:

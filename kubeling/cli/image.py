@@ -1,18 +1,23 @@
-"""``kubeling image import|ls|rm``: the node's image store, offline.
+"""``kubeling image import|pull|ls|rm``: the node's image store.
 
 Works on ``<data-dir>/images`` directly (the store is safe to share with a
-running agent: writes are atomic and the index is locked).
+running agent: writes are atomic and the index is locked). ``pull`` fetches
+from a registry over the OCI distribution API (plain HTTP for loopback
+registries and those given with ``--insecure-registry``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
+import json
 import pathlib
 import sys
 from typing import Any
 
 from kubeling.cli import server as server_cmd
-from kubeling.kubelet.images import importer
+from kubeling.kubelet.images import importer, puller, reference
 from kubeling.kubelet.images import store as storelib
 
 
@@ -21,12 +26,19 @@ def add_parser(sub: Any) -> None:
                        description="Manage the images of this node's container runtime.")
     isub = p.add_subparsers(dest="image_command", metavar="COMMAND")
     for name, helptext in (("import", "import an OCI image-layout or `docker save` archive"),
+                           ("pull", "pull an image from a registry"),
                            ("ls", "list images"), ("rm", "remove images")):
         q = isub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
         q.add_argument("--data-dir", type=pathlib.Path, default=None,
                        help="the node's data directory (default /var/lib/kubeling as root, else ~/.kubeling)")
         if name == "import":
             q.add_argument("files", nargs="+", metavar="FILE", help="image archive (tar, optionally gzip)")
+        elif name == "pull":
+            q.add_argument("ref", metavar="REF", help="image reference (busybox, host:5000/app:1, name@sha256:...)")
+            q.add_argument("--creds", metavar="USER[:PASSWORD]", default=None,
+                           help="credential for the image's registry")
+            q.add_argument("--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
+                           help="talk plain HTTP to this registry (loopback registries always are); repeatable")
         elif name == "rm":
             q.add_argument("refs", nargs="+", metavar="REF", help="image reference, digest or ID")
         elif name == "ls":
@@ -63,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
             for img in images:
                 for name in img.references or [img.manifest_digest]:
                     print(f"imported {name} ({img.id})")
+    elif args.image_command == "pull":
+        return _pull(store, args)
     elif args.image_command == "ls":
         images = store.list()
         if args.quiet:
@@ -85,3 +99,27 @@ def run(args: argparse.Namespace) -> int:
                 print(f"kubeling image rm: {exc}", file=sys.stderr)
                 code = 1
     return code
+
+
+def _pull(store: storelib.Store, args: argparse.Namespace) -> int:
+    secrets = []
+    if args.creds is not None:
+        user, _, password = args.creds.partition(":")
+        try:
+            domain = reference.parse(args.ref).domain
+        except reference.InvalidReference as exc:
+            print(f"kubeling image pull: {exc}", file=sys.stderr)
+            return 1
+        # The same shape a pod's imagePullSecrets has, so one code path reads both.
+        config = {"auths": {domain: {"username": user, "password": password}}}
+        secrets.append({"type": puller.SECRET_DOCKERCONFIGJSON,
+                        "data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()}})
+    try:
+        image = asyncio.run(puller.ensure_image(store, args.ref, policy=puller.ALWAYS, credentials=secrets,
+                                                insecure_registries=args.insecure_registry))
+    except storelib.ImageError as exc:
+        print(f"kubeling image pull: {exc}", file=sys.stderr)
+        return 1
+    for name in image.references:
+        print(f"pulled {name} ({image.id})")
+    return 0
