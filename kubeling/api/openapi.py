@@ -196,6 +196,73 @@ def _prune(value: Any, schema: Schema, path: str, defs: dict[str, Schema], found
                 _prune(item, items, f"{path}[{i}]", defs, found)
 
 
+def is_clean(obj: dict[str, Any], definition: str) -> bool:
+    """True when ``obj`` has neither type errors nor unknown fields: the common
+    case, answered without building paths or messages. When it is False,
+    ``type_errors`` and ``prune_unknown`` say what is wrong (and this check
+    errs only that way: a False never hides a problem, a True never does)."""
+    defs = definitions()
+    schema = defs.get(definition)
+    return schema is None or _clean(obj, schema, defs)
+
+
+def _clean(value: Any, schema: Schema, defs: dict[str, Schema]) -> bool:
+    if value is None:
+        return True
+    schema = resolve(schema, defs)
+    preserve = schema.get("x-kubernetes-preserve-unknown-fields")
+    props = schema.get("properties")
+    if preserve and not props:
+        return True
+    fmt = schema.get("format")
+    if fmt == "int-or-string":
+        return not isinstance(value, bool) and isinstance(value, (int, str))
+    if fmt == "quantity":
+        return not isinstance(value, bool) and isinstance(value, (int, float, str))
+    t = schema.get("type")
+    # The type checks _check makes ...
+    if t == "string":
+        if not isinstance(value, str):
+            return False
+        if fmt == "byte":
+            try:
+                base64.b64decode(value.replace("\n", "").replace("\r", ""), validate=True)
+            except (binascii.Error, ValueError):
+                return False
+        return True
+    if t == "integer":
+        return not isinstance(value, bool) and isinstance(value, int)
+    if t == "number":
+        return not isinstance(value, bool) and isinstance(value, (int, float))
+    if t == "boolean":
+        return isinstance(value, bool)
+    if t == "array" and not isinstance(value, list):
+        return False
+    if (t == "object" or props is not None) and not isinstance(value, dict):
+        return False
+    # ... and the walk _prune makes, by the value's own shape.
+    if isinstance(value, dict):
+        if props:
+            for key, item in value.items():
+                sub = props.get(key)
+                if sub is None:
+                    if preserve:
+                        continue
+                    return False
+                if not _clean(item, sub, defs):
+                    return False
+            return True
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            return all(_clean(item, extra, defs) for item in value.values())
+        return True
+    if isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            return all(_clean(item, items, defs) for item in value)
+    return True
+
+
 def type_errors(obj: dict[str, Any], definition: str) -> list[tuple[str, str]]:
     """Values whose JSON type the schema cannot take, as (path, message); the message
     reads like upstream's decode error, e.g. ``json: cannot unmarshal string into Go

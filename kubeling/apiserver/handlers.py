@@ -58,6 +58,8 @@ class Handlers:
         )
         if res.namespaced and route.name and not route.namespace:
             raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        if route.subresource in routing.POD_STREAMING:
+            return await self.api.kubelet_proxy.serve(request, route)
         if route.subresource == "scale":
             return await self._scale(request, st, route, ctx)
         if route.subresource in ("binding", "eviction"):
@@ -170,7 +172,7 @@ class Handlers:
             raise errors.bad_request(
                 f'fieldValidation: Unsupported value: "{mode}": supported values: "Ignore", "Warn", "Strict"'
             )
-        if not res.schema:
+        if not res.schema or openapi.is_clean(obj, res.schema):
             return
         problems = openapi.type_errors(obj, res.schema)
         if problems:

@@ -169,14 +169,17 @@ class PodTopologySpread:
             sizes[i] = len(nodes) - len(ignored) if c.key == HOSTNAME else len(pairs[i])
         # Domains other than the node itself: count over all nodes, but only the
         # domains some candidate is in (per-node counts are done in score()).
-        if any(c.key != HOSTNAME for c in cs):
+        # Skipped when no candidate has such a domain (e.g. nodes without zone
+        # labels): then there is nothing to count, and the walk over every node
+        # would dominate scheduling on large clusters.
+        wide = [i for i, c in enumerate(cs) if c.key != HOSTNAME and pairs[i]]
+        if wide:
             tols = podfit.pod_tolerations(pod.pod)
             for ni in self.handle.snapshot.node_infos():
                 if not ni.pods:
                     continue
-                for i, c in enumerate(cs):
-                    if c.key == HOSTNAME:
-                        continue
+                for i in wide:
+                    c = cs[i]
                     val = ni.labels.get(c.key)
                     if val is None or val not in pairs[i] or not _qualifies(c, pod, ni, tols):
                         continue
