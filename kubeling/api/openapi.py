@@ -206,10 +206,18 @@ def is_clean(obj: dict[str, Any], definition: str) -> bool:
     return schema is None or _clean(obj, schema, defs)
 
 
+# id(schema) -> the schema it resolves to; the definitions live as long as the
+# process, so their ids are stable keys (this is the hot path of every write).
+_RESOLVED: dict[int, Schema] = {}
+
+
 def _clean(value: Any, schema: Schema, defs: dict[str, Schema]) -> bool:
     if value is None:
         return True
-    schema = resolve(schema, defs)
+    resolved = _RESOLVED.get(id(schema))
+    if resolved is None:
+        resolved = _RESOLVED[id(schema)] = resolve(schema, defs)
+    schema = resolved
     preserve = schema.get("x-kubernetes-preserve-unknown-fields")
     props = schema.get("properties")
     if preserve and not props:
