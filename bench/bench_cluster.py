@@ -64,7 +64,8 @@ def emit_rss(figure: str, procs: Processes) -> None:
 
 
 class Processes:
-    def __init__(self, work: pathlib.Path) -> None:
+    def __init__(self, work: pathlib.Path, *, server_args: tuple[str, ...] = ()) -> None:
+        self.server_args = server_args
         self.work = work
         self.server: subprocess.Popen[bytes] | None = None
         self.hollow: subprocess.Popen[bytes] | None = None
@@ -77,7 +78,7 @@ class Processes:
         log = open(self.work / "server.log", "wb")  # noqa: SIM115 (lives as long as the process)
         self.server = subprocess.Popen(
             [sys.executable, "-m", "kubeling", "server", "--data-dir", str(self.work / "data"),
-             "--https-port", "0", "--bind-address", "127.0.0.1", "--disable-agent"],
+             "--https-port", "0", "--bind-address", "127.0.0.1", "--disable-agent", *self.server_args],
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while not self.kubeconfig.exists():
@@ -285,9 +286,11 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=5.0, help="seconds to wait before reading RSS")
     ap.add_argument("--timeout", type=float, default=900.0, help="give up on a phase after this many seconds")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, data)")
+    ap.add_argument("--components-process", action="store_true",
+                    help="run the server with --components-process (controllers and scheduler in a child)")
     args = ap.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="kubeling-bench-cluster-"))
-    procs = Processes(work)
+    procs = Processes(work, server_args=("--components-process",) if args.components_process else ())
     try:
         procs.start_server()
         asyncio.run(bench(args, procs))

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from kubeling.cli import agent as agent_cmd
+from kubeling.cli import components as components_cmd
 from kubeling.cli import hollow as hollow_cmd
 from kubeling.cli import image as image_cmd
 from kubeling.cli import server as server_cmd
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     server_cmd.add_parser(sub)
     agent_cmd.add_parser(sub)
+    components_cmd.add_parser(sub)
     hollow_cmd.add_parser(sub)
     image_cmd.add_parser(sub)
     return parser

@@ -13,12 +13,9 @@ from collections.abc import Coroutine
 from typing import Any
 
 from kubeling.apiserver import server as apiserver
-from kubeling.client import config as configlib
-from kubeling.client import leader, rest
-from kubeling.controllers import base as controllers_base
-from kubeling.controllers import manager as controller_manager
+from kubeling.cli import components
+from kubeling.client import rest
 from kubeling.kubelet import agent as agentlib
-from kubeling.scheduler import scheduler as schedulerlib
 
 
 def default_data_dir() -> pathlib.Path:
@@ -47,13 +44,10 @@ def add_parser(sub: Any) -> None:
                         "the embedded SQLite store (needs the `etcd` extra: pip install 'kubeling[etcd]')")
     p.add_argument("--node-name", default="", help="this host's node name (default: the host name)")
     p.add_argument("--node-ip", default="", help="this node's address (default: the first non-loopback one)")
-    p.add_argument("--disable-controllers", action="store_true",
-                   help="do not run the controller manager (API server only)")
-    p.add_argument("--disable-scheduler", action="store_true", help="do not run the scheduler")
-    p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
-                   help="seconds a node may miss heartbeats before it is marked NotReady/Unknown (default 40)")
-    p.add_argument("--default-toleration-seconds", type=int, default=300,
-                   help="tolerationSeconds added to pods for the not-ready/unreachable taints (default 300)")
+    components.add_component_flags(p)
+    p.add_argument("--components-process", action="store_true",
+                   help="run the controller manager and scheduler in a child process of their own "
+                        "(a CPU core each for them and the API server: for large clusters)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=run)
 
@@ -96,36 +90,9 @@ def run_loop(coro: Coroutine[Any, Any, int]) -> int:
         return runner.run(coro)
 
 
-def _loopback_client(srv: apiserver.APIServer, component: str) -> rest.Client:
-    """A client for in-process components: the same HTTP API a remote one uses,
-    over the server's root-only Unix socket (no TLS cost per request)."""
-    assert srv.options.unix_socket is not None
-    cfg = configlib.Config(server="http://localhost", unix_socket=str(srv.options.unix_socket))
-    return rest.Client(cfg, user_agent=f"kubeling/{component}", connection_limit=50)
-
-
-async def _run_scheduler(client: rest.Client) -> None:
-    """The scheduler, only while this server holds the kube-scheduler Lease
-    (several servers on one etcd must not schedule twice)."""
-    elector = leader.Elector(client, "kube-scheduler")
-    elect = asyncio.create_task(elector.run())
-    leading = asyncio.create_task(elector.leading.wait())
-    tasks = [elect, leading]
-    try:
-        await asyncio.wait({elect, leading}, return_when=asyncio.FIRST_COMPLETED)
-        if elect.done():
-            elect.result()
-            raise RuntimeError("scheduler leader election ended before leading")
-        sched = asyncio.create_task(schedulerlib.Scheduler(client).run())
-        tasks.append(sched)
-        done, _ = await asyncio.wait({elect, sched}, return_when=asyncio.FIRST_COMPLETED)
-        for t in done:
-            t.result()
-        raise RuntimeError("the scheduler lost its leader lease" if elect in done else "the scheduler stopped")
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+async def _wait_child(child: asyncio.subprocess.Process) -> None:
+    code = await child.wait()
+    raise RuntimeError(f"the components process exited with status {code}")
 
 
 async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
@@ -140,46 +107,45 @@ async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     await srv.start()
-    components: dict[asyncio.Task[None], str] = {}
+    components_tasks: dict[asyncio.Task[None], str] = {}
     clients: list[rest.Client] = []
-    if not args.disable_controllers:
-        client = _loopback_client(srv, "kube-controller-manager")
-        clients.append(client)
-        options = controllers_base.Options(node_monitor_grace_period=args.node_monitor_grace_period,
-                                           default_toleration_seconds=args.default_toleration_seconds)
-        mgr = controller_manager.Manager(client, options=options)
-        components[asyncio.create_task(mgr.run(), name="controller-manager")] = "controller manager"
-    if not args.disable_scheduler:
-        client = _loopback_client(srv, "kube-scheduler")
-        clients.append(client)
-        components[asyncio.create_task(_run_scheduler(client), name="scheduler")] = "scheduler"
+    assert opts.unix_socket is not None
+    child: asyncio.subprocess.Process | None = None
+    if args.components_process:
+        child = await asyncio.create_subprocess_exec(*components.child_command(opts.data_dir, args))
+        components_tasks[asyncio.create_task(_wait_child(child), name="components")] = "components process"
+    else:
+        components_tasks.update(components.start(opts.unix_socket, args, clients))
     if not args.disable_agent and os.geteuid() != 0:
         log.warning("the node agent needs root (runc, namespaces, mounts): running the control plane only, "
                     "as with --disable-agent")
     elif not args.disable_agent:
-        client = _loopback_client(srv, "kubelet")
+        client = components.socket_client(opts.unix_socket, "kubelet")
         clients.append(client)
         agent = agentlib.Agent(client, agentlib.Options(data_dir=opts.data_dir, node_name=args.node_name,
                                                         node_ip=args.node_ip))
-        components[asyncio.create_task(agent.run(), name="agent")] = "node agent"
+        components_tasks[asyncio.create_task(agent.run(), name="agent")] = "node agent"
         log.info("join token for agents (kubeling agent --server URL --token TOKEN): %s",
                  (opts.data_dir / "token").read_text().strip())
     stopper = asyncio.create_task(stop.wait())
     code = 0
     try:
-        done, _ = await asyncio.wait({stopper, *components}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({stopper, *components_tasks}, return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             if t is not stopper:
                 # A component died: say which and why, and exit non-zero.
                 exc = t.exception()
-                log.error("%s stopped: %s", components[t], exc, exc_info=exc)
+                log.error("%s stopped: %s", components_tasks[t], exc, exc_info=exc)
                 code = 1
     finally:
         log.info("shutting down")
         stopper.cancel()
-        for t in components:
+        if child is not None and child.returncode is None:
+            child.terminate()
+            await child.wait()
+        for t in components_tasks:
             t.cancel()
-        await asyncio.gather(*components, return_exceptions=True)
+        await asyncio.gather(*components_tasks, return_exceptions=True)
         for c in clients:
             await c.close()
         await srv.stop()
