@@ -7,7 +7,8 @@ heartbeat. The controller notes, on its own clock, when it last saw either
 change; a node silent for longer than ``node_monitor_grace_period`` gets its
 Ready, MemoryPressure, DiskPressure and PIDPressure conditions set to
 Unknown ("Kubelet stopped posting node status.", or "never posted" for a node
-that never reported). Every node is looked at every ``node_monitor_period``.
+that never reported). A healthy node is looked at when it would become
+overdue; one that is not Ready every ``node_monitor_period``.
 
 Taints follow the conditions: Ready=False gives ``node.kubernetes.io/not-ready``
 and Ready=Unknown ``node.kubernetes.io/unreachable``, each as NoExecute (which
@@ -91,11 +92,29 @@ class NodeLifecycleController(base.Controller):
         self.health: dict[str, Health] = {}
         self.nodes.add_handler(on_add=self.enqueue, on_update=lambda _o, new: self.enqueue(new),
                                on_delete=self._node_deleted)
-        self.leases.add_handler(on_add=self.enqueue, on_update=lambda _o, new: self.enqueue(new))
+        self.leases.add_handler(on_add=self._lease_seen, on_update=lambda _o, new: self._lease_seen(new))
 
     def enqueue(self, obj: Obj | informerlib.Tombstone) -> None:
         # Leases and nodes share the node's name, which is the key.
         self.queue.add(informerlib.object_of(obj)["metadata"]["name"])
+
+    def _lease_seen(self, obj: Obj) -> None:
+        """A renewal proves the node alive: noted here, without a reconcile, so
+        thousands of nodes renewing every 10 s cost a dict update each. Only a
+        node we know nothing of yet, or one that is not Ready (it may be coming
+        back), is reconciled now; healthy ones are looked at when they would
+        become overdue."""
+        name = obj["metadata"]["name"]
+        h = self.health.get(name)
+        if h is None:
+            self.queue.add(name)
+            return
+        renew = (obj.get("spec") or {}).get("renewTime")
+        if renew != h.renew:
+            h.probe, h.renew = self.clock.now(), renew
+        node = self.nodes.store.get(name)
+        if node is not None and (_condition(node, "Ready") or {}).get("status") != "True":
+            self.queue.add(name)
 
     def _node_deleted(self, obj: Obj | informerlib.Tombstone) -> None:
         self.health.pop(informerlib.object_of(obj)["metadata"]["name"], None)
@@ -133,6 +152,10 @@ class NodeLifecycleController(base.Controller):
         if ready != "True" and _condition(node, "Ready") is not None:
             await self._mark_pods_not_ready(key)
         if silent <= grace:
+            if ready == "True":
+                # Healthy: look again when it would become overdue (renewals
+                # in between only move the deadline; see _lease_seen).
+                return grace - silent + 0.001
             return min(period, grace - silent + 0.001)
         return period
 
