@@ -2,9 +2,10 @@
 server, in the server's process or in one of their own.
 
 ``kubeling server`` runs them in-process by default; with
-``--components-process`` it starts ``kubeling components`` as a child, so the
-API server and the components each get a CPU core (what large clusters on a
-multi-core machine want; upstream runs them as separate processes too).
+``--components-process`` it starts ``kubeling components`` children (one for
+the controller manager, one for the scheduler), so the API server and the
+components spread over the CPU cores (what large clusters on a multi-core
+machine want; upstream runs them as separate processes too).
 Either way they reach the API through the server's root-only Unix socket.
 """
 
@@ -83,18 +84,19 @@ def add_component_flags(p: argparse.ArgumentParser) -> None:
                    help="tolerationSeconds added to pods for the not-ready/unreachable taints (default 300)")
 
 
-def child_command(data_dir: pathlib.Path, args: argparse.Namespace) -> list[str]:
-    """The `kubeling components` command line that carries ``args`` over."""
-    cmd = [sys.executable, "-m", "kubeling", "components", "--data-dir", str(data_dir),
-           "--node-monitor-grace-period", str(args.node_monitor_grace_period),
-           "--default-toleration-seconds", str(args.default_toleration_seconds)]
-    if args.disable_controllers:
-        cmd.append("--disable-controllers")
-    if args.disable_scheduler:
-        cmd.append("--disable-scheduler")
+def child_commands(data_dir: pathlib.Path, args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """`kubeling components` command lines, one per enabled component, that carry ``args`` over."""
+    base = [sys.executable, "-m", "kubeling", "components", "--data-dir", str(data_dir),
+            "--node-monitor-grace-period", str(args.node_monitor_grace_period),
+            "--default-toleration-seconds", str(args.default_toleration_seconds)]
     if args.verbose:
-        cmd.append("-v")
-    return cmd
+        base.append("-v")
+    out = []
+    if not args.disable_controllers:
+        out.append(("controller manager", [*base, "--disable-scheduler"]))
+    if not args.disable_scheduler:
+        out.append(("scheduler", [*base, "--disable-controllers"]))
+    return out
 
 
 def add_parser(sub: Any) -> None:

@@ -46,7 +46,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--node-ip", default="", help="this node's address (default: the first non-loopback one)")
     components.add_component_flags(p)
     p.add_argument("--components-process", action="store_true",
-                   help="run the controller manager and scheduler in a child process of their own "
+                   help="run the controller manager and the scheduler in child processes of their own "
                         "(a CPU core each for them and the API server: for large clusters)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=run)
@@ -110,10 +110,14 @@ async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
     components_tasks: dict[asyncio.Task[None], str] = {}
     clients: list[rest.Client] = []
     assert opts.unix_socket is not None
-    child: asyncio.subprocess.Process | None = None
+    children: list[asyncio.subprocess.Process] = []
     if args.components_process:
-        child = await asyncio.create_subprocess_exec(*components.child_command(opts.data_dir, args))
-        components_tasks[asyncio.create_task(_wait_child(child), name="components")] = "components process"
+        # One process each for the controller manager and the scheduler: they
+        # would otherwise take turns on one interpreter lock.
+        for what, cmd in components.child_commands(opts.data_dir, args):
+            child = await asyncio.create_subprocess_exec(*cmd)
+            children.append(child)
+            components_tasks[asyncio.create_task(_wait_child(child), name=what)] = f"{what} process"
     else:
         components_tasks.update(components.start(opts.unix_socket, args, clients))
     if not args.disable_agent and os.geteuid() != 0:
@@ -140,8 +144,10 @@ async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
     finally:
         log.info("shutting down")
         stopper.cancel()
-        if child is not None and child.returncode is None:
-            child.terminate()
+        for child in children:
+            if child.returncode is None:
+                child.terminate()
+        for child in children:
             await child.wait()
         for t in components_tasks:
             t.cancel()
