@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import copy
 import datetime
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 from kubeling.lib import labels, timeutil
 
@@ -133,7 +134,8 @@ def pod_from_template(template: Obj, owner: Obj, *, generate_name: str | None = 
     if tmd.get("finalizers"):
         md["finalizers"] = list(tmd["finalizers"])
     md["generateName"] = generate_name if generate_name is not None else owner["metadata"]["name"] + "-"
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": copy.deepcopy(template.get("spec") or {})}
+    # orjson round trip: an exact copy of plain JSON, many times faster than deepcopy.
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": orjson.loads(orjson.dumps(template.get("spec") or {}))}
 
 
 def rank_for_deletion(pods: list[Obj]) -> list[Obj]:

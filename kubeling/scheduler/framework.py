@@ -125,7 +125,8 @@ class PodInfo:
 class NodeInfo:
     """One node and the pods on it (bound or assumed), with running totals."""
 
-    __slots__ = ("alloc", "alloc_cpu", "alloc_mem", "allowed_pods", "generation", "images", "labels", "name",
+    __slots__ = ("alloc", "alloc_cpu", "alloc_mem", "allowed_pods", "generation", "images", "labels", "match_cache",
+                 "name",
                  "node", "nz_cpu", "nz_mem", "pods", "pods_with_affinity", "pods_with_anti_affinity", "ports",
                  "req_cpu", "req_mem", "requested", "taints", "unschedulable")
 
@@ -138,6 +139,9 @@ class NodeInfo:
         self.pods_with_affinity: dict[str, PodInfo] = {}
         self.pods_with_anti_affinity: dict[str, PodInfo] = {}
         self.generation = 0
+        # (namespace, id(selector)) -> (generation, count, selector): pods matching a
+        # selector, valid while the node's generation is unchanged (topology spread).
+        self.match_cache: dict[tuple[str, int], tuple[int, int, Any]] = {}
         self.name = ""
         self.node: Obj = {}
         self.set_node(node or {"metadata": {"name": ""}})
@@ -210,6 +214,7 @@ class NodeInfo:
         ni.ports = dict(self.ports)
         ni.pods_with_affinity = dict(self.pods_with_affinity)
         ni.pods_with_anti_affinity = dict(self.pods_with_anti_affinity)
+        ni.match_cache = dict(self.match_cache)  # its own: the clone's generations diverge
         return ni
 
     def __repr__(self) -> str:

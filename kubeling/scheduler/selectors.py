@@ -50,4 +50,15 @@ class DefaultSelector:
                     found = True
         if not found:
             return None
-        return labels.Selector(tuple(sorted(set(reqs), key=lambda r: (r.key, r.operator, r.values))))
+        return intern(labels.Selector(tuple(sorted(set(reqs), key=lambda r: (r.key, r.operator, r.values)))))
+
+
+_INTERNED: dict[labels.Selector, labels.Selector] = {}
+
+
+def intern(sel: labels.Selector) -> labels.Selector:
+    """One instance per distinct selector, so per-node caches keyed by the
+    selector's identity (topology spread) serve every pod of a workload."""
+    if len(_INTERNED) > 10000:  # bound it; a cleared cache only costs recounts
+        _INTERNED.clear()
+    return _INTERNED.setdefault(sel, sel)
