@@ -157,6 +157,12 @@ def _subresources(r: registry.Resource) -> list[tuple[str, Obj, list[str]]]:
             subs.append(("binding", {"group": "", "version": "v1", "kind": "Binding"}, ["create"]))
         elif sub == "eviction":
             subs.append(("eviction", {"group": "policy", "version": "v1", "kind": "Eviction"}, ["create"]))
+        elif sub == "log":
+            subs.append(("log", {"group": "", "version": "v1", "kind": "Pod"}, ["get"]))
+        elif sub in ("exec", "attach", "portforward"):
+            kind = {"exec": "PodExecOptions", "attach": "PodAttachOptions",
+                    "portforward": "PodPortForwardOptions"}[sub]
+            subs.append((sub, {"group": "", "version": "v1", "kind": kind}, ["create", "get"]))
     if r.kind == "Namespace" and not r.group:
         subs.append(("finalize", own, ["update"]))
     return subs

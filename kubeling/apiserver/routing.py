@@ -15,6 +15,9 @@ import dataclasses
 
 from kubeling.api import errors, registry
 
+# Served by the node's kubelet through the API server (kubeling.apiserver.proxy).
+POD_STREAMING = ("log", "exec", "attach", "portforward")
+
 
 @dataclasses.dataclass(frozen=True)
 class Route:
@@ -67,7 +70,7 @@ class Resolver:
         sub = rest[2] if len(rest) > 2 else ""
         if sub and sub != "status" and sub not in res.subresources and not (
             res.kind == "Namespace" and sub == "finalize"
-        ):
+        ) and not (res.kind == "Pod" and not res.group and sub in POD_STREAMING):
             raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
         if sub == "status" and not res.has_status:
             raise errors.APIError(404, "NotFound", "the server could not find the requested resource")

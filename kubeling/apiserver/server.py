@@ -30,6 +30,7 @@ from kubeling.apiserver import (
     handlers,
     metrics,
     namespaces,
+    proxy,
     quota,
     routing,
     store,
@@ -105,6 +106,7 @@ class APIServer:
             (r.group, r.version, r.plural): store.Store(r, self.backend, admission=plugins) for r in self.resources
         }
         self.handlers = handlers.Handlers(self)
+        self.kubelet_proxy = proxy.KubeletProxy(self)
         self.namespaces = namespaces.NamespaceDeleter(self)
         self.ready = asyncio.Event()
         self.port = 0
@@ -162,6 +164,7 @@ class APIServer:
 
     async def stop(self) -> None:
         await self.namespaces.stop()
+        await self.kubelet_proxy.close()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.cacher.stop()
@@ -298,6 +301,8 @@ class APIServer:
             request["route"] = route
             request["verb"] = _verb(request, route)
             return await self.handlers.handle(request, route)
+        if path == proxy.SERVING_CERT_PATH:
+            return await self.kubelet_proxy.serve_cert(request)
         return await self._non_resource(request, path.rstrip("/") or "/")
 
     async def _non_resource(self, request: web.Request, path: str) -> web.StreamResponse:

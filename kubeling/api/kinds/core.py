@@ -1346,7 +1346,7 @@ _NO_DELETECOLLECTION = ("create", "delete", "get", "list", "patch", "update", "w
 
 RESOURCES: list[registry.Resource] = [
     _core("Pod", "pods", PodStrategy(), short_names=("po",), categories=("all",),
-          subresources=("binding", "eviction")),
+          subresources=("binding", "eviction", "log", "exec", "attach", "portforward")),
     service.RESOURCE,
     _core("Endpoints", "endpoints", EndpointsStrategy(), short_names=("ep",), singular="endpoints"),
     _core("ConfigMap", "configmaps", ConfigMapStrategy(), short_names=("cm",)),
