@@ -18,6 +18,7 @@ import socket
 from kubeling.client import rest
 from kubeling.kubelet import kubelet as kubeletlib
 from kubeling.kubelet import network
+from kubeling.kubelet import server as kubeletserver
 from kubeling.kubelet.images import store as imagestore
 from kubeling.kubelet.runtime import runc
 from kubeling.lib import hostaddr
@@ -32,6 +33,7 @@ class Options:
     node_ip: str = ""
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     pod_cidr_timeout: float = 60.0
+    kubelet_port: int = kubeletserver.DEFAULT_PORT
 
 
 def default_node_name() -> str:
@@ -79,4 +81,51 @@ class Agent:
         log.info("pod network %s on node %s", cidr, self.node_name)
 
     async def run(self) -> None:
-        await self.kubelet.run()
+        # The server first, so the node registers with the port it really got.
+        srv = await self._start_server()
+        tasks = [asyncio.create_task(self.kubelet.run())]
+        if srv is not None:
+            tasks.append(asyncio.create_task(srv.rotator.run()))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if srv is not None:
+                await srv.stop()
+
+    async def _start_server(self) -> kubeletserver.KubeletServer | None:
+        """The kubelet's HTTPS server (logs, exec, attach, port-forward), with a serving
+        certificate from the API server. A node without it still runs pods, so when the
+        server refuses the certificate this is logged, not fatal."""
+        tls_dir = self.options.data_dir / "tls-kubelet"
+        while True:
+            try:
+                await kubeletserver.fetch_serving_cert(self.client, tls_dir, node_name=self.node_name,
+                                                       node_ip=self.node_ip)
+                break
+            except rest.ApiError as exc:
+                log.error("the API server gave no kubelet serving certificate (%s): logs, exec, attach and "
+                          "port-forward will not work on node %s", exc, self.node_name)
+                return None
+            except rest.ClientError as exc:
+                log.warning("getting the kubelet serving certificate failed (retrying): %s", exc)
+                await asyncio.sleep(2)
+        srv = kubeletserver.KubeletServer(
+            self.runtime, get_pod=lambda ns, name: self.kubelet.pods.store.get(f"{ns}/{name}"),
+            tls_dir=tls_dir, port=self.options.kubelet_port)
+        try:
+            await srv.start()
+        except OSError as exc:
+            # Another kubelet on this host (several agents in tests): take any free port; the
+            # node's daemonEndpoints, where the API server looks, says which.
+            log.warning("the kubelet server cannot listen on port %d (%s); using a free port",
+                        self.options.kubelet_port, exc)
+            srv.port = 0
+            await srv.start()
+        self.kubelet.kubelet_port = srv.port
+        return srv

@@ -10,6 +10,8 @@ Components, all on one event loop and all through the API:
 * a PLEG (pod lifecycle event generator): every second it lists the
   runtime's containers and enqueues each pod whose containers changed state,
   which is how exits, OOM kills and crashes are noticed;
+* static pods from ``<data-dir>/manifests`` (:mod:`kubeling.kubelet.staticpods`):
+  run from their files, shown and given status through mirror pods;
 * housekeeping every 10 s: every pod is synced again (configMap and secret
   volumes follow their objects this way) and sandboxes of pods that no
   longer exist are removed.
@@ -29,7 +31,7 @@ from typing import Any
 
 from kubeling.client import events, informer, rest, workqueue
 from kubeling.kubelet import node as nodelib
-from kubeling.kubelet import podsync, volumes
+from kubeling.kubelet import podsync, staticpods, volumes
 from kubeling.kubelet.images import store as imagestore
 from kubeling.kubelet.runtime import protocol as cri
 
@@ -58,10 +60,13 @@ class Kubelet:
         self.pods = informer.Informer(client, rest.PODS, field_selector=f"spec.nodeName={node_name}")
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(name="kubelet")
         self.syncer = podsync.PodSyncer(runtime, images, data_dir, node_ip=node_ip, dns=dns,
-                                        load_sources=self._load_sources)
+                                        load_sources=self._load_sources, recorder=self.recorder,
+                                        resync=self.queue.add)
+        self.static = staticpods.StaticPods(data_dir / "manifests", node_name)
         self.pods.add_handler(on_add=self._enqueue, on_update=lambda _o, n: self._enqueue(n),
                               on_delete=self._enqueue)
         self.ready = asyncio.Event()
+        self.kubelet_port = nodelib.KUBELET_PORT  # set by the agent to the port its kubelet server got
         self._last_states: dict[str, tuple[Any, ...]] = {}
         self._published: dict[str, Obj] = {}
 
@@ -74,12 +79,12 @@ class Kubelet:
         runtime_version = f"{name}://{version}"
 
         async def status(_node: Obj) -> Obj:
-            return nodelib.build(self.node_name, node_ip=self.node_ip, data_dir=self.data_dir,
-                                 runtime_version=runtime_version, images=self._image_list())["status"]
+            return self._with_port(nodelib.build(self.node_name, node_ip=self.node_ip, data_dir=self.data_dir,
+                                                 runtime_version=runtime_version, images=self._image_list()))["status"]
 
-        await nodelib.register(self.client, nodelib.build(
+        await nodelib.register(self.client, self._with_port(nodelib.build(
             self.node_name, node_ip=self.node_ip, data_dir=self.data_dir, runtime_version=runtime_version,
-            images=self._image_list(), labels=self.labels))
+            images=self._image_list(), labels=self.labels)))
         beat = nodelib.Heartbeat(self.client, self.node_name, status=status)
         await beat.renew_lease()
         if self.before_pods is not None:
@@ -88,6 +93,7 @@ class Kubelet:
         await self.pods.wait_for_sync()
         tasks = [asyncio.create_task(t) for t in (beat.run(), self._pleg(), self._housekeeping())]
         tasks += [asyncio.create_task(self._worker()) for _ in range(WORKERS)]
+        tasks.append(asyncio.create_task(self.static.run(self.client, self.pods.store, self.queue.add)))
         self.ready.set()
         log.info("kubelet for node %s ready (%s)", self.node_name, runtime_version)
         try:
@@ -96,11 +102,16 @@ class Kubelet:
                 t.result()
         finally:
             self.queue.shut_down()
+            self.syncer.probes.close()
             self.pods.stop()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.recorder.close()
+
+    def _with_port(self, node: Obj) -> Obj:
+        node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.kubelet_port}}
+        return node
 
     def _image_list(self) -> list[Obj]:
         out = []
@@ -131,7 +142,10 @@ class Kubelet:
                 self.queue.done(key)
 
     async def _sync(self, key: str) -> float | None:
-        pod = self.pods.store.get(key)
+        static = self.static.get(key)
+        pod = static or self.pods.store.get(key)
+        if pod is not None and static is None and staticpods.is_mirror(pod):
+            return None  # a mirror pod only shows a static pod; it is not run
         if pod is None:
             self._published.pop(key, None)
             return None
@@ -139,8 +153,14 @@ class Kubelet:
         md = pod["metadata"]
         if result.status is not None and result.status != self._published.get(key) and \
                 result.status != pod.get("status"):
-            await self.client.patch(rest.PODS, md["name"], {"status": result.status}, namespace=md["namespace"],
-                                    subresource="status")
+            if static is not None:
+                self.static.set_status(key, result.status)
+            try:
+                await self.client.patch(rest.PODS, md["name"], {"status": result.status}, namespace=md["namespace"],
+                                        subresource="status")
+            except rest.NotFound:
+                if static is None:
+                    raise
             self._published[key] = result.status
         if result.finished:
             try:
@@ -218,14 +238,14 @@ class Kubelet:
                        if sigs.get(uid) != self._last_states.get(uid)}
             self._last_states = sigs
             if changed:
-                for pod in self.pods.store.list():
+                for pod in self.pods.store.list() + self.static.list():
                     if pod["metadata"].get("uid") in changed:
                         self._enqueue(pod)
 
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_PERIOD)
-            pods = self.pods.store.list()
+            pods = [p for p in self.pods.store.list() if not staticpods.is_mirror(p)] + self.static.list()
             try:
                 await self.syncer.remove_orphans({p["metadata"]["uid"] for p in pods})
             except cri.RuntimeError_ as exc:

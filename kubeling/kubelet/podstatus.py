@@ -30,7 +30,8 @@ class ContainerView:
     ready: bool = False
     started: bool | None = None
     restart_count: int = 0
-    termination_message: str = ""
+    termination_message: str = ""  # of the current run, once it exited
+    previous_message: str = ""  # of the previous run (lastState)
 
 
 def _time(ns: int) -> str:
@@ -71,7 +72,7 @@ def container_status(view: ContainerView) -> Obj:
         out["started"] = False
     if "lastState" not in out:
         prev = view.previous
-        out["lastState"] = {"terminated": _terminated(prev)} if prev is not None else {}
+        out["lastState"] = {"terminated": _terminated(prev, view.previous_message)} if prev is not None else {}
     return out
 
 

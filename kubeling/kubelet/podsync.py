@@ -11,8 +11,18 @@ returns the status to publish plus when to look again:
 * images must be in the node's image store: a missing one shows
   ErrImagePull, then ImagePullBackOff (pulling from registries comes with the
   registry client);
+* probes (:mod:`kubeling.kubelet.probes`): workers per running container;
+  a failed liveness or startup probe kills the container (then restarted by
+  its policy), readiness and startup results give ``ready`` and ``started``;
+  a changed result re-syncs the pod through ``resync``;
+* lifecycle hooks and termination messages (:mod:`kubeling.kubelet.lifecycle`):
+  postStart after the start (a failure kills the container), preStop within
+  the grace period before SIGTERM, SIGKILL when the grace period is over;
 * a pod with a deletionTimestamp is stopped within its grace period;
-  a finished pod's sandbox is stopped so its address is released.
+  a finished pod's sandbox is stopped so its address is released, and a pod
+  its restartPolicy has finished is never given a new sandbox;
+* events as upstream's kubelet records them (Pulled, Created, Started,
+  Killing, BackOff, Failed, Unhealthy, FailedPostStartHook, FailedPreStopHook).
 
 All runtime state is found again from the runtime's labels (pod uid,
 container name, restart count), so a restarted agent adopts what runs.
@@ -28,7 +38,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kubeling.kubelet import containerconfig, podstatus, volumes
+from kubeling.client import events
+from kubeling.kubelet import containerconfig, lifecycle, podstatus, probes, volumes
+from kubeling.kubelet import node as nodelib
 from kubeling.kubelet.images import store as imagestore
 from kubeling.kubelet.runtime import protocol as cri
 
@@ -41,6 +53,7 @@ BACKOFF_RESET = 600.0  # running this long forgives earlier crashes
 UID_LABEL = "io.kubernetes.pod.uid"
 NAME_LABEL = "io.kubernetes.container.name"
 RESTARTS = "io.kubernetes.container.restartCount"
+MIN_GRACE_AFTER_HOOK = 2.0  # seconds a container always gets after its preStop hook, as upstream
 
 
 @dataclasses.dataclass
@@ -60,6 +73,7 @@ class PodSyncer:
     def __init__(self, runtime: cri.RuntimeService, images: imagestore.Store, data_dir: pathlib.Path, *,
                  node_ip: str, dns: cri.DNSConfig | None,
                  load_sources: Callable[[Obj], Awaitable[volumes.Sources]],
+                 recorder: events.Recorder | None = None, resync: Callable[[str], None] | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         self.runtime = runtime
         self.images = images
@@ -70,6 +84,24 @@ class PodSyncer:
         self.wall = wall
         self._backoff: dict[tuple[str, str], _Backoff] = {}
         self._pull_failures: dict[tuple[str, str], int] = {}
+        self.recorder = recorder
+        # What the node offers stands in for limits a container leaves unset (downward API).
+        self.allocatable = nodelib.capacity(data_dir)[1]
+        self.resync = resync  # enqueues a pod by key (probe results changed)
+        self._keys: dict[str, str] = {}  # uid -> namespace/name
+        self.probes = probes.Manager(runtime, on_change=self._probe_changed,
+                                     on_unhealthy=lambda pod, _c, msg: self._event(pod, events.WARNING,
+                                                                                   "Unhealthy", msg),
+                                     wall=wall)
+
+    def _event(self, pod: Obj, type_: str, reason: str, message: str) -> None:
+        if self.recorder is not None:
+            self.recorder.event(pod, type_, reason, message)
+
+    def _probe_changed(self, uid: str) -> None:
+        key = self._keys.get(uid)
+        if key is not None and self.resync is not None:
+            self.resync(key)
 
     # ---- paths ---------------------------------------------------------------------------
     def pod_dir(self, uid: str) -> pathlib.Path:
@@ -95,15 +127,20 @@ class PodSyncer:
     # ---- the sync ------------------------------------------------------------------------
     async def sync(self, pod: Obj) -> Result:
         md = pod["metadata"]
+        self._keys[md["uid"]] = f"{md.get('namespace', '')}/{md['name']}"
         if md.get("deletionTimestamp"):
             return await self._terminate(pod)
         phase_now = (pod.get("status") or {}).get("phase")
         if phase_now in ("Succeeded", "Failed"):
+            self.probes.remove_pod(md["uid"])
             await self.stop_pod(md["uid"], grace=0)
             return Result(None)
-        ready = [s for s in await self.sandboxes(md["uid"]) if s.state == cri.SandboxState.READY]
+        every = await self.sandboxes(md["uid"])
+        ready = [s for s in every if s.state == cri.SandboxState.READY]
         if ready:
             sandbox = ready[0]
+        elif every and await self._done_for_good(pod, newest := max(every, key=lambda s: s.created_at)):
+            sandbox = newest  # finished by its restartPolicy: report it, never run it again
         else:
             # A dead sandbox means every container restarts in a new one, as upstream.
             attempt = len(await self.sandboxes(md["uid"]))
@@ -115,9 +152,25 @@ class PodSyncer:
             sandbox = await self.runtime.pod_sandbox_status(sandbox_id)
         return await self._sync_containers(pod, sandbox)
 
+    async def _done_for_good(self, pod: Obj, sandbox: cri.PodSandboxStatus) -> bool:
+        """Upstream's rule against a new sandbox: a Never pod that already ran
+        containers, or an OnFailure pod whose containers all succeeded."""
+        spec = pod.get("spec") or {}
+        policy = spec.get("restartPolicy") or "Always"
+        runs = await self.containers(sandbox.id)
+        if policy == "Never":
+            return bool(runs)
+        if policy == "OnFailure":
+            names = [c["name"] for c in spec.get("containers") or []]
+            return all(n in runs and runs[n][0].state == cri.ContainerState.EXITED and runs[n][0].exit_code == 0
+                       for n in names)
+        return False
+
     async def _sync_containers(self, pod: Obj, sandbox: cri.PodSandboxStatus) -> Result:
         spec = pod.get("spec") or {}
-        uid = pod["metadata"]["uid"]
+        md = pod["metadata"]
+        uid = md["uid"]
+        pod_ip = sandbox.ip or self.node_ip
         policy = spec.get("restartPolicy") or "Always"
         existing = await self.containers(sandbox.id)
         init_specs = list(spec.get("initContainers") or [])
@@ -129,41 +182,64 @@ class PodSyncer:
         config_error = ""
         try:
             sources = await self.load_sources(pod)
-            paths = volumes.materialize(pod, self.pod_dir(uid), sources)
+            paths = volumes.materialize(pod, self.pod_dir(uid), sources, node_allocatable=self.allocatable)
         except (volumes.VolumeError, containerconfig.ConfigError, OSError) as exc:
             config_error = str(exc)
             paths = {}
 
-        async def start(view: podstatus.ContainerView) -> None:
+        def again(seconds: float) -> None:
             nonlocal requeue
+            requeue = seconds if requeue is None else min(requeue, seconds)
+
+        async def start(view: podstatus.ContainerView) -> None:
+            name = view.spec["name"]
             if config_error:
                 view.waiting_reason, view.waiting_message = "CreateContainerConfigError", config_error
-                requeue = 2.0
+                self._event(pod, events.WARNING, "Failed", f"Error: {config_error}")
+                again(2.0)
                 return
             if not await self._image_ready(pod, view):
-                requeue = 2.0 if view.waiting_reason == "ErrImagePull" else 10.0
+                again(2.0 if view.waiting_reason == "ErrImagePull" else 10.0)
                 return
             wait = self._backoff_left(uid, view)
             if wait > 0:
                 view.waiting_reason = "CrashLoopBackOff"
-                name = view.spec["name"]
                 view.waiting_message = (f"back-off {int(self._backoff[(uid, name)].delay)}s restarting failed "
-                                        f"container={name} pod={pod['metadata']['name']}_"
-                                        f"{pod['metadata']['namespace']}({uid})")
-                requeue = min(requeue or wait, wait)
+                                        f"container={name} pod={md['name']}_{md['namespace']}({uid})")
+                self._event(pod, events.WARNING, "BackOff", f"Back-off restarting failed container {name} in pod "
+                                                             f"{md['name']}_{md['namespace']}({uid})")
+                again(wait)
                 return
             try:
                 assert sources is not None
                 await self._start(pod, sandbox, view, sources, paths)
             except (containerconfig.ConfigError, volumes.VolumeError) as exc:
                 view.waiting_reason, view.waiting_message = "CreateContainerConfigError", str(exc)
-                requeue = 2.0
+                self._event(pod, events.WARNING, "Failed", f"Error: {exc}")
+                again(2.0)
             except cri.RuntimeError_ as exc:
                 view.waiting_reason, view.waiting_message = "RunContainerError", str(exc)
-                requeue = 2.0
+                self._event(pod, events.WARNING, "Failed", f"Error: {exc}")
+                again(2.0)
+
+        # Running containers that failed their liveness or startup probe are killed first.
+        for view in main_views:
+            cur = view.current
+            if cur is None or cur.state != cri.ContainerState.RUNNING:
+                continue
+            for kind in (probes.Kind.LIVENESS, probes.Kind.STARTUP):
+                if self.probes.result(uid, view.spec["name"], kind, cur.id) is False:
+                    restart = policy != "Never"
+                    message = f"Container {view.spec['name']} failed {kind.value} probe" + \
+                              (", will be restarted" if restart else "")
+                    probe_grace = (view.spec.get(kind.field) or {}).get("terminationGracePeriodSeconds")
+                    await self._kill(pod, view.spec, cur, grace=self._grace(pod, probe_grace), message=message,
+                                     pod_ip=pod_ip)
+                    view.current = await self.runtime.container_status(cur.id)
+                    break
 
         init_done = True
-        for view in init_views:
+        for i, view in enumerate(init_views):
             cur = view.current
             if cur is not None and cur.state == cri.ContainerState.EXITED and cur.exit_code == 0:
                 view.waiting_reason = ""
@@ -171,6 +247,9 @@ class PodSyncer:
             init_done = False
             if cur is None or (cur.state == cri.ContainerState.EXITED and policy != "Never"):
                 await start(view)
+            for later in init_views[i + 1:]:
+                if later.current is None:
+                    later.waiting_reason = "PodInitializing"
             break
         if init_done:
             for view in main_views:
@@ -178,16 +257,66 @@ class PodSyncer:
                 if cur is None or cur.state == cri.ContainerState.EXITED and (
                         policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0)):
                     await start(view)
+        else:
+            for view in main_views:
+                if view.current is None:
+                    view.waiting_reason = "PodInitializing"
+        running_now: dict[str, tuple[str, float]] = {}
         for view in init_views + main_views:
             cur = view.current
+            name = view.spec["name"]
             running = cur is not None and cur.state == cri.ContainerState.RUNNING and not view.waiting_reason
-            view.ready = running and view.spec in main_specs
-            view.started = running
+            is_main = view.spec in main_specs
+            if running and is_main:
+                assert cur is not None
+                running_now[name] = (cur.id, (cur.started_at or cur.created_at) / 1e9)
+            started = running
+            if running and is_main and view.spec.get("startupProbe"):
+                assert cur is not None
+                started = self.probes.result(uid, name, probes.Kind.STARTUP, cur.id) is True
+            ready = running and started and is_main
+            if ready and view.spec.get("readinessProbe"):
+                assert cur is not None
+                ready = self.probes.result(uid, name, probes.Kind.READINESS, cur.id) is True
+            view.started, view.ready = started, ready
+            if cur is not None and cur.state == cri.ContainerState.EXITED:
+                view.termination_message = lifecycle.termination_message(self.pod_dir(uid), view.spec, cur)
+            if view.previous is not None and view.previous.state == cri.ContainerState.EXITED:
+                view.previous_message = lifecycle.termination_message(self.pod_dir(uid), view.spec, view.previous)
         phase = podstatus.phase(spec, init_views, main_views, init_done=init_done)
         if phase in ("Succeeded", "Failed"):
+            self.probes.remove_pod(uid)
             await self.stop_pod(uid, grace=0)
+        else:
+            self.probes.update(pod, running_now, pod_ip)
         status = self._status(pod, sandbox, init_views, main_views, phase, init_done)
         return Result(status, requeue)
+
+    @staticmethod
+    def _grace(pod: Obj, override: Any = None) -> float:
+        if override is not None:
+            return float(override)
+        value = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        return float(30 if value is None else value)
+
+    async def _kill(self, pod: Obj, spec: Obj, st: cri.ContainerStatus, *, grace: float, message: str,
+                    pod_ip: str) -> None:
+        """Upstream's killContainer: the Killing event, the preStop hook within the
+        grace period, then SIGTERM and SIGKILL after what is left of it."""
+        self._event(pod, events.NORMAL, "Killing", message)
+        pre = (spec.get("lifecycle") or {}).get("preStop")
+        if pre and grace > 0:
+            began = time.monotonic()
+            try:
+                err = await asyncio.wait_for(lifecycle.run_hook(pre, runtime=self.runtime, container_id=st.id,
+                                                                container=spec, pod_ip=pod_ip), grace)
+            except TimeoutError:
+                err = ""
+                log.info("preStop hook of %s did not finish within %ss", spec["name"], grace)
+            if err:
+                self._event(pod, events.WARNING, "FailedPreStopHook", err)
+            grace = max(MIN_GRACE_AFTER_HOOK, grace - (time.monotonic() - began))
+        await self.runtime.stop_container(st.id, grace)
 
     def _view(self, spec: Obj, runs: list[cri.ContainerStatus], uid: str) -> podstatus.ContainerView:
         cur = runs[0] if runs else None
@@ -206,8 +335,14 @@ class PodSyncer:
             view.waiting_reason = "ErrImagePull" if n == 1 else "ImagePullBackOff"
             view.waiting_message = (f'failed to pull image "{ref}": {exc}; import it with `kubeling image import`'
                                     if n == 1 else f'Back-off pulling image "{ref}"')
+            if n == 1:
+                self._event(pod, events.WARNING, "Failed", f'Failed to pull image "{ref}": {exc}')
+            else:
+                self._event(pod, events.NORMAL, "BackOff", f'Back-off pulling image "{ref}"')
+            self._event(pod, events.WARNING, "Failed", f"Error: {view.waiting_reason}")
             return False
         self._pull_failures.pop(key, None)
+        self._event(pod, events.NORMAL, "Pulled", f'Container image "{ref}" already present on machine')
         return True
 
     def _backoff_left(self, uid: str, view: podstatus.ContainerView) -> float:
@@ -236,8 +371,15 @@ class PodSyncer:
         cur = view.current
         attempt = cur.metadata.attempt + 1 if cur is not None else 0
         spec = view.spec
-        env = containerconfig.environment(pod, spec, sources, node_ip=self.node_ip)
+        uid = pod["metadata"]["uid"]
+        # The pod's addresses are known from the sandbox before any status carries them.
+        ip = sandbox.ip or self.node_ip
+        seen = {**pod, "status": {**(pod.get("status") or {}), "podIP": ip, "podIPs": [{"ip": ip}],
+                                  "hostIP": self.node_ip, "hostIPs": [{"ip": self.node_ip}]}}
+        env = containerconfig.environment(seen, spec, sources, node_ip=self.node_ip,
+                                          node_allocatable=self.allocatable)
         mounts = volumes.mounts(spec, paths)
+        mounts.append(lifecycle.prepare_message_file(self.pod_dir(uid), spec, attempt))
         log_rel = f"{spec['name']}/{attempt}.log"
         (self.log_dir(pod) / spec["name"]).mkdir(parents=True, exist_ok=True)
         cfg = containerconfig.container_config(pod, spec, attempt=attempt, env=env, mounts=mounts, log_path=log_rel)
@@ -245,12 +387,26 @@ class PodSyncer:
         # Keep one exited run for `kubectl logs --previous`; older ones go.
         if view.previous is not None:
             await self.runtime.remove_container(view.previous.id)
+            lifecycle.remove_message_file(self.pod_dir(uid), spec["name"], view.previous.metadata.attempt)
         cid = await self.runtime.create_container(sandbox.id, cfg, sb_cfg)
+        self._event(pod, events.NORMAL, "Created", f"Created container {spec['name']}")
         await self.runtime.start_container(cid)
+        self._event(pod, events.NORMAL, "Started", f"Started container {spec['name']}")
         view.previous = cur
-        view.current = await self.runtime.container_status(cid)
         view.restart_count = attempt
         view.waiting_reason = ""
+        post = (spec.get("lifecycle") or {}).get("postStart")
+        if post:
+            pod_ip = sandbox.ip or self.node_ip
+            err = await lifecycle.run_hook(post, runtime=self.runtime, container_id=cid, container=spec,
+                                           pod_ip=pod_ip)
+            if err:
+                self._event(pod, events.WARNING, "FailedPostStartHook", err)
+                st = await self.runtime.container_status(cid)
+                await self._kill(pod, spec, st, grace=self._grace(pod), message="FailedPostStartHook",
+                                 pod_ip=pod_ip)
+                view.waiting_reason, view.waiting_message = "PostStartHookError", err
+        view.current = await self.runtime.container_status(cid)
 
     def _status(self, pod: Obj, sandbox: cri.PodSandboxStatus, init_views: list[podstatus.ContainerView],
                 main_views: list[podstatus.ContainerView], phase: str, init_done: bool) -> Obj:
@@ -287,19 +443,31 @@ class PodSyncer:
         md = pod["metadata"]
         spec = pod.get("spec") or {}
         grace = md.get("deletionGracePeriodSeconds")
-        if grace is None:
-            grace = spec.get("terminationGracePeriodSeconds", 30)
+        grace = self._grace(pod, grace)
+        self.probes.remove_pod(md["uid"])
         sandboxes = await self.sandboxes(md["uid"])
+        specs = {c["name"]: c for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])}
+        kills = []
+        for sb in sandboxes:
+            for c in await self.runtime.list_containers(cri.ContainerFilter(sandbox_id=sb.id)):
+                name = c.labels.get(NAME_LABEL, c.metadata.name)
+                if c.state == cri.ContainerState.RUNNING and name in specs:
+                    kills.append(self._kill(pod, specs[name], c, grace=grace, message=f"Stopping container {name}",
+                                            pod_ip=sb.ip or self.node_ip))
+        await asyncio.gather(*kills)
         final: dict[str, cri.ContainerStatus] = {}
         for sb in sandboxes:
-            await self.stop_pod(md["uid"], grace=float(grace))
+            await self.stop_pod(md["uid"], grace=0)
             for name, runs in (await self.containers(sb.id)).items():
                 final[name] = runs[0]
         status = dict(pod.get("status") or {})
-        views = [podstatus.ContainerView(spec=c, current=final.get(c["name"]),
-                                         restart_count=final[c["name"]].metadata.attempt if c["name"] in final
-                                         else 0)
-                 for c in spec.get("containers") or []]
+        views = []
+        for c in spec.get("containers") or []:
+            st = final.get(c["name"])
+            view = podstatus.ContainerView(spec=c, current=st, restart_count=st.metadata.attempt if st else 0)
+            if st is not None and st.state == cri.ContainerState.EXITED:
+                view.termination_message = lifecycle.termination_message(self.pod_dir(md["uid"]), c, st)
+            views.append(view)
         status["containerStatuses"] = [podstatus.container_status(v) for v in views]
         for sb in sandboxes:
             await self.runtime.remove_pod_sandbox(sb.id)
@@ -318,6 +486,8 @@ class PodSyncer:
                 self.forget(uid)
 
     def forget(self, uid: str) -> None:
+        self.probes.remove_pod(uid)
+        self._keys.pop(uid, None)
         for key in [k for k in self._backoff if k[0] == uid]:
             del self._backoff[key]
         for key in [k for k in self._pull_failures if k[0] == uid]:

@@ -40,12 +40,19 @@ class Sources(containerconfig.Sources):
     claims: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
+def _default_mode(src: Obj, default: int) -> int:
+    """A volume source's defaultMode (projected sources inherit the volume's)."""
+    mode = src.get("defaultMode")
+    return int(mode) if mode is not None else default
+
+
 def _mode(item: Obj, default: int) -> int:
     mode = item.get("mode")
     return int(mode) if mode is not None else default
 
 
-def _atomic_write(target: pathlib.Path, files: dict[str, tuple[bytes, int]]) -> None:
+def _atomic_write(target: pathlib.Path, files: dict[str, tuple[bytes, int]], gid: int | None = None) -> None:
+    """``gid``: the pod's fsGroup, which then owns the files (as upstream's volume ownership)."""
     target.mkdir(parents=True, exist_ok=True)
     data_dir = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.time_ns() % 10**9}"
     data_dir.mkdir()
@@ -54,6 +61,10 @@ def _atomic_write(target: pathlib.Path, files: dict[str, tuple[bytes, int]]) -> 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         os.chmod(path, mode)
+        if gid is not None:
+            os.chown(path, -1, gid)
+            for parent in path.relative_to(data_dir).parents:
+                os.chown(data_dir / parent, -1, gid)
     link = target / "..data"
     tmp = target / "..data_tmp"
     tmp.unlink(missing_ok=True)
@@ -97,7 +108,7 @@ def _configmap_files(src: Obj, sources: Sources, default_mode: int) -> dict[str,
         raise VolumeError(f'configmap "{name}" not found')
     data = {k: v.encode() for k, v in (cm.get("data") or {}).items()}
     data.update({k: base64.b64decode(v) for k, v in (cm.get("binaryData") or {}).items()})
-    return _key_files(data, src.get("items"), _mode(src, default_mode), bool(src.get("optional")),
+    return _key_files(data, src.get("items"), _default_mode(src, default_mode), bool(src.get("optional")),
                       f'configmap "{name}"')
 
 
@@ -109,11 +120,12 @@ def _secret_files(src: Obj, sources: Sources, default_mode: int) -> dict[str, tu
             return {}
         raise VolumeError(f'secret "{name}" not found')
     data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-    return _key_files(data, src.get("items"), _mode(src, default_mode), bool(src.get("optional")),
+    return _key_files(data, src.get("items"), _default_mode(src, default_mode), bool(src.get("optional")),
                       f'secret "{name}"')
 
 
-def _downward_files(pod: Obj, src: Obj, default_mode: int) -> dict[str, tuple[bytes, int]]:
+def _downward_files(pod: Obj, src: Obj, default_mode: int,
+                    node_allocatable: Obj | None = None) -> dict[str, tuple[bytes, int]]:
     out: dict[str, tuple[bytes, int]] = {}
     containers = {c["name"]: c for c in (pod.get("spec") or {}).get("containers") or []}
     for item in src.get("items") or []:
@@ -121,17 +133,22 @@ def _downward_files(pod: Obj, src: Obj, default_mode: int) -> dict[str, tuple[by
             value = containerconfig.field_value(pod, item["fieldRef"].get("fieldPath", ""))
         elif item.get("resourceFieldRef"):
             ref = item["resourceFieldRef"]
-            value = containerconfig.resource_value(containers.get(ref.get("containerName", ""), {}), ref)
+            value = containerconfig.resource_value(containers.get(ref.get("containerName", ""), {}), ref,
+                                                   node_allocatable=node_allocatable)
         else:
             continue
         out[item.get("path", "")] = (value.encode(), _mode(item, default_mode))
     return out
 
 
-def materialize(pod: Obj, pod_dir: pathlib.Path, sources: Sources) -> dict[str, str]:
-    """Set up every volume; returns volume name → host path."""
+def materialize(pod: Obj, pod_dir: pathlib.Path, sources: Sources, *,
+                node_allocatable: Obj | None = None) -> dict[str, str]:
+    """Set up every volume; returns volume name → host path. ``node_allocatable``
+    stands in for limits a container does not set (downward API resourceFieldRef)."""
     paths: dict[str, str] = {}
     base = pod_dir / "volumes"
+    fs_group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+    gid = int(fs_group) if fs_group is not None else None
     for vol in (pod.get("spec") or {}).get("volumes") or []:
         name = vol.get("name", "")
         target = base / name
@@ -146,15 +163,19 @@ def materialize(pod: Obj, pod_dir: pathlib.Path, sources: Sources) -> dict[str, 
                 mount.mount("tmpfs", str(target), "tmpfs", 0, opts)
             else:
                 os.chmod(target, 0o777)
+            if gid is not None:
+                os.chown(target, -1, gid)
+                os.chmod(target, 0o2777)  # setgid: new files belong to the fsGroup
         elif "configMap" in vol:
-            _atomic_write(target, _configmap_files(vol["configMap"], sources, 0o644))
+            _atomic_write(target, _configmap_files(vol["configMap"], sources, 0o644), gid)
         elif "secret" in vol:
-            _atomic_write(target, _secret_files(vol["secret"], sources, 0o644))
+            _atomic_write(target, _secret_files(vol["secret"], sources, 0o644), gid)
         elif "downwardAPI" in vol:
-            _atomic_write(target, _downward_files(pod, vol["downwardAPI"], _mode(vol["downwardAPI"], 0o644)))
+            _atomic_write(target, _downward_files(pod, vol["downwardAPI"], _default_mode(vol["downwardAPI"], 0o644),
+                                                  node_allocatable), gid)
         elif "projected" in vol:
             proj = vol["projected"] or {}
-            mode = _mode(proj, 0o644)
+            mode = _default_mode(proj, 0o644)
             files: dict[str, tuple[bytes, int]] = {}
             for src in proj.get("sources") or []:
                 if src.get("configMap"):
@@ -162,8 +183,8 @@ def materialize(pod: Obj, pod_dir: pathlib.Path, sources: Sources) -> dict[str, 
                 elif src.get("secret"):
                     files.update(_secret_files(src["secret"], sources, mode))
                 elif src.get("downwardAPI"):
-                    files.update(_downward_files(pod, src["downwardAPI"], mode))
-            _atomic_write(target, files)
+                    files.update(_downward_files(pod, src["downwardAPI"], mode, node_allocatable))
+            _atomic_write(target, files, gid)
         elif "hostPath" in vol:
             paths[name] = _host_path(vol["hostPath"])
             continue

@@ -145,13 +145,23 @@ def test_stale_update_conflicts_and_generation(http: Http, namespace: str) -> No
     assert upd.status_code == 200 and upd.json()["metadata"]["generation"] == 1
     r = http.req("PUT", base + "/g", json=made)  # made still carries the old resourceVersion
     assert r.status_code == 409 and r.json()["reason"] == "Conflict"
-    cur = upd.json()
-    cur["spec"]["replicas"] = 7
-    cur["status"] = {"replicas": 99}
-    upd2 = http.req("PUT", base + "/g", json=cur).json()
+    # The deployment controller writes status meanwhile: read-modify-write until no conflict.
+    for _ in range(10):
+        cur = http.req("GET", base + "/g").json()
+        cur["spec"]["replicas"] = 7
+        cur["status"] = {"replicas": 99}
+        r = http.req("PUT", base + "/g", json=cur)
+        if r.status_code != 409:
+            break
+    upd2 = r.json()
     assert upd2["metadata"]["generation"] == 2 and "replicas" not in upd2.get("status", {})
-    upd2["status"] = {"replicas": 3, "observedGeneration": 2}
-    st = http.req("PUT", base + "/g/status", json=upd2).json()
+    for _ in range(10):
+        cur = http.req("GET", base + "/g").json()
+        cur["status"] = {"replicas": 3, "observedGeneration": 2}
+        r = http.req("PUT", base + "/g/status", json=cur)
+        if r.status_code != 409:
+            break
+    st = r.json()
     assert st["status"]["replicas"] == 3 and st["metadata"]["generation"] == 2
     r = http.req("PATCH", base + "/g", data=json.dumps({"spec": {"selector": {"matchLabels": {"x": "y"}}}}),
                  headers={"Content-Type": "application/merge-patch+json"})

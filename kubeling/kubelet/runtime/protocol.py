@@ -9,15 +9,18 @@ values from resource requests, the mounts of volumes, the env after
 ``$(VAR)`` expansion) arrive already computed, as with CRI.
 
 Every method is a coroutine. Errors are :class:`RuntimeError_` subclasses.
-``exec_sync`` (exec probes) is here; streaming exec, attach and port-forward
-come later.
+``exec_sync`` (exec probes) and ``exec_stream`` (``kubectl exec``: an
+:class:`~kubeling.kubelet.runtime.execstream.ExecSession` with stdin, output,
+resize and exit code) are here; ``port_forward`` connects inside the
+sandbox's network namespace; attach is served by the kubelet from the
+container's log (see ``kubeling.kubelet.streaming``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class RuntimeError_(Exception):
@@ -232,6 +235,14 @@ class RuntimeService(Protocol):
         """Run ``cmd`` in the running container (its env, user and working
         directory) and collect its output; ``timeout`` > 0 bounds the wait
         (then :class:`ExecTimeout`). Output beyond 16 MiB per stream is cut."""
+
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool = False,
+                          stdin: bool = False) -> Any:
+        """Start ``cmd`` in the running container, attached to pipes (or, with
+        ``tty``, a terminal); returns an ``ExecSession``."""
+
+    async def port_forward(self, sandbox_id: str, port: int) -> Any:
+        """A TCP connection (asyncio reader, writer) to ``port`` on the sandbox's loopback."""
 
     async def reopen_container_log(self, container_id: str) -> None:
         """Make the running container write to a fresh log file at its log path

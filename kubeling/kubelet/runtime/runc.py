@@ -41,7 +41,7 @@ from typing import Any, Protocol
 from kubeling.kubelet import network as networklib
 from kubeling.kubelet.images import rootfs as rootfslib
 from kubeling.kubelet.images import store as storelib
-from kubeling.kubelet.runtime import protocol, sandbox, shim, spec
+from kubeling.kubelet.runtime import execstream, netnssocket, protocol, sandbox, shim, spec
 
 P = protocol
 EXEC_OUTPUT_LIMIT = 16 << 20
@@ -429,6 +429,36 @@ class RuncRuntime:
                 await proc.wait()
             raise P.ExecTimeout(f"command {cmd!r} timed out after {timeout}s") from None
         return P.ExecResult(exit_code=code if code >= 0 else 128 - code, stdout=out, stderr=err)
+
+    async def exec_stream(self, container_id: str, cmd: list[str], *, tty: bool = False,
+                          stdin: bool = False) -> execstream.ExecSession:
+        rec = self._container_record(container_id)
+        if self._status(rec).state != P.ContainerState.RUNNING:
+            raise P.InvalidArgument(f"container {container_id} is not running")
+        if not cmd:
+            raise P.InvalidArgument("exec needs a command")
+        try:
+            return await execstream.start(self.runc, str(self.state_root), container_id, cmd, tty=tty, stdin=stdin)
+        except OSError as exc:
+            raise P.RuntimeError_(str(exc)) from exc
+
+    async def port_forward(self, sandbox_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to ``port`` on the loopback of the sandbox's network namespace
+        (CRI's PortForward: what listens only on the pod's localhost is reachable too)."""
+        rec = self._sandbox_record(sandbox_id)
+        if rec["state"] != P.SandboxState.READY.value:
+            raise P.InvalidArgument(f"sandbox {sandbox_id} is not ready")
+        netns = rec.get("namespaces", {}).get("network")
+        if not netns:  # the host's network
+            return await asyncio.open_connection("127.0.0.1", port)
+        sock = await asyncio.to_thread(netnssocket.socket_in_netns, netns)
+        try:
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock)
 
     async def reopen_container_log(self, container_id: str) -> None:
         rec = self._container_record(container_id)
