@@ -63,7 +63,7 @@ def shims_rss_mb() -> float:
 def pod(name: str, node: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"bench": "node"}},
             "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
-                     "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}
+                     "containers": [{"name": "c", "image": "busybox:1", "command": ["sleep", "3600"]}]}}
 
 
 class Node:
@@ -71,7 +71,7 @@ class Node:
         self.data = work / "data"
         self.data.mkdir(parents=True)
         archive = work / "busybox.tar"
-        testimage.busybox_layout(archive, names=["docker.io/library/busybox:latest"])
+        testimage.busybox_layout(archive, names=["docker.io/library/busybox:1"])
         subprocess.run([sys.executable, "-m", "kubeling", "image", "import", "--data-dir", str(self.data),
                         str(archive)], check=True, capture_output=True)
         self.log = open(work / "server.log", "wb")  # noqa: SIM115 - lives as long as the server

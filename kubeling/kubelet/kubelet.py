@@ -190,6 +190,8 @@ class Kubelet:
                     cms.add(vf["configMapKeyRef"].get("name", ""))
                 if vf.get("secretKeyRef"):
                     secrets.add(vf["secretKeyRef"].get("name", ""))
+        for ref in spec.get("imagePullSecrets") or []:
+            secrets.add(ref.get("name", ""))
         for vol in spec.get("volumes") or []:
             if vol.get("configMap"):
                 cms.add(vol["configMap"].get("name", ""))

@@ -41,6 +41,7 @@ from typing import Any
 from kubeling.client import events
 from kubeling.kubelet import containerconfig, lifecycle, podstatus, probes, volumes
 from kubeling.kubelet import node as nodelib
+from kubeling.kubelet.images import puller
 from kubeling.kubelet.images import store as imagestore
 from kubeling.kubelet.runtime import protocol as cri
 
@@ -198,7 +199,7 @@ class PodSyncer:
                 self._event(pod, events.WARNING, "Failed", f"Error: {config_error}")
                 again(2.0)
                 return
-            if not await self._image_ready(pod, view):
+            if not await self._image_ready(pod, view, sources):
                 again(2.0 if view.waiting_reason == "ErrImagePull" else 10.0)
                 return
             wait = self._backoff_left(uid, view)
@@ -324,17 +325,40 @@ class PodSyncer:
         restarts = cur.metadata.attempt if cur is not None else 0
         return podstatus.ContainerView(spec=spec, current=cur, previous=prev, restart_count=restarts)
 
-    async def _image_ready(self, pod: Obj, view: podstatus.ContainerView) -> bool:
+    async def _image_ready(self, pod: Obj, view: podstatus.ContainerView, sources: volumes.Sources | None) -> bool:
+        """Make sure the container's image is in the store, pulling it as its
+        imagePullPolicy says (upstream's defaults); failures show ErrImagePull,
+        then ImagePullBackOff, with the registry's message."""
         ref = view.spec.get("image", "")
         key = (pod["metadata"]["uid"], view.spec["name"])
+        secrets = []
+        for s in (pod.get("spec") or {}).get("imagePullSecrets") or []:
+            secret = (sources.secrets if sources else {}).get(s.get("name", ""))
+            if secret is not None:
+                secrets.append(secret)
+        pulled = False
+
+        def pulling() -> None:
+            nonlocal pulled
+            pulled = True
+            self._event(pod, events.NORMAL, "Pulling", f'Pulling image "{ref}"')
+
+        def offline(message: str) -> None:
+            self._event(pod, events.WARNING, "RegistryUnreachable",
+                        f'Using image "{ref}" present on the node: the registry cannot be reached ({message})')
+
+        t0 = time.monotonic()
         try:
-            self.images.resolve(ref)
+            await puller.ensure_image(self.images, ref, policy=view.spec.get("imagePullPolicy"),
+                                      credentials=secrets, on_pull=pulling, on_offline=offline)
         except imagestore.ImageError as exc:
             n = self._pull_failures.get(key, 0) + 1
             self._pull_failures[key] = n
-            view.waiting_reason = "ErrImagePull" if n == 1 else "ImagePullBackOff"
-            view.waiting_message = (f'failed to pull image "{ref}": {exc}; import it with `kubeling image import`'
-                                    if n == 1 else f'Back-off pulling image "{ref}"')
+            reason = getattr(exc, "reason", "ErrImagePull")
+            if reason == "ErrImagePull" and n > 1:
+                reason = "ImagePullBackOff"
+            view.waiting_reason = reason
+            view.waiting_message = str(exc) if reason != "ImagePullBackOff" else f'Back-off pulling image "{ref}"'
             if n == 1:
                 self._event(pod, events.WARNING, "Failed", f'Failed to pull image "{ref}": {exc}')
             else:
@@ -342,7 +366,11 @@ class PodSyncer:
             self._event(pod, events.WARNING, "Failed", f"Error: {view.waiting_reason}")
             return False
         self._pull_failures.pop(key, None)
-        self._event(pod, events.NORMAL, "Pulled", f'Container image "{ref}" already present on machine')
+        if pulled:
+            self._event(pod, events.NORMAL, "Pulled",
+                        f'Successfully pulled image "{ref}" in {time.monotonic() - t0:.3f}s')
+        else:
+            self._event(pod, events.NORMAL, "Pulled", f'Container image "{ref}" already present on machine')
         return True
 
     def _backoff_left(self, uid: str, view: podstatus.ContainerView) -> float:

@@ -189,14 +189,17 @@ def pulling(store: storelib.Store) -> bool:
 async def ensure_image(store: storelib.Store, ref: str, *, policy: str | None = None,
                        credentials: Iterable[Obj] = (), insecure_registries: Collection[str] = (),
                        session: aiohttp.ClientSession | None = None,
-                       on_pull: Callable[[], object] | None = None) -> storelib.Image:
+                       on_pull: Callable[[], object] | None = None,
+                       on_offline: Callable[[str], object] | None = None) -> storelib.Image:
     """Return the image ``ref`` from ``store``, pulling it as ``policy`` says.
 
     ``credentials`` are the pod's ``imagePullSecrets`` resolved to Secret
     objects (missing secrets simply left out). ``session`` is an optional
     aiohttp session to pull through (a private one is made otherwise).
     ``on_pull`` is called when the registry is about to be asked (the kubelet's
-    ``Pulling`` event); not being called means the stored image was used."""
+    ``Pulling`` event); not being called means the stored image was used.
+    ``on_offline(message)`` is called when policy Always falls back to the
+    stored image because the registry cannot be reached."""
     try:
         parsed = reference.parse(ref)
     except reference.InvalidReference as exc:
@@ -221,7 +224,23 @@ async def ensure_image(store: storelib.Store, ref: str, *, policy: str | None = 
         _inflight[key] = task
         task.add_done_callback(lambda t: _done(key, t))
     # Shielded: one waiter giving up must not cancel the pull the others wait for.
-    return await asyncio.shield(task)
+    try:
+        return await asyncio.shield(task)
+    except PullError as exc:
+        # Policy Always with the registry out of reach (an air-gapped node running
+        # images imported with `kubeling image import`): use the image the node
+        # has, and say so. Upstream fails here; a node that can never reach the
+        # registry would then run no `:latest` image at all. Any answer from the
+        # registry (missing tag, refused credentials) still fails the pull.
+        if policy != ALWAYS or not isinstance(exc.__cause__, registry.Unreachable):
+            raise
+        try:
+            image = await asyncio.to_thread(store.resolve, ref)
+        except storelib.NotFound:
+            raise exc from None
+        if on_offline is not None:
+            on_offline(str(exc.__cause__))
+        return image
 
 
 def _done(key: tuple[str, str, tuple[registry.Credential, ...], tuple[str, ...]],

@@ -72,6 +72,11 @@ class RegistryError(storelib.ImageError):
         self.codes = codes
 
 
+class Unreachable(RegistryError):
+    """No connection to the registry at all (DNS, refused, no route): unlike an
+    answer from it, this says nothing about the image."""
+
+
 class Unauthorized(RegistryError):
     """401/403: no credential, a wrong one, or the token server said no."""
 
@@ -246,6 +251,8 @@ class Client:
             await asyncio.to_thread(store.write_blob_bytes, body, expected=digest)
             for desc in [doc["config"], *doc["layers"]]:
                 await self._blob(store, base, repo, desc, display=str(parsed))
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(f"failed to pull {parsed} from {base}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise RegistryError(f"failed to pull {parsed} from {base}: {exc}") from exc
         except TimeoutError as exc:
