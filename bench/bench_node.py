@@ -9,8 +9,8 @@ busybox test image imported, then measures:
    previous), create → status.phase Running as seen by a watch; p50 and p99;
 2. 100 pods created at once: seconds until all are Running;
 3. RSS of the server process (API server + controllers + scheduler + agent)
-   idle, and with the 100 pods running; the per-container shims' RSS summed
-   separately.
+   idle, and with the 100 pods running; the per-container shims' PSS (shared
+   interpreter pages split among them) summed separately.
 
 Each figure is the median over --runs fresh servers.
 """
@@ -46,7 +46,15 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def shims_rss_mb() -> float:
+def pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages (the interpreter) split among their users."""
+    for line in pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def shims_pss_mb() -> float:
     total = 0.0
     for p in pathlib.Path("/proc").iterdir():
         if not p.name.isdigit():
@@ -56,7 +64,7 @@ def shims_rss_mb() -> float:
         except OSError:
             continue
         if b"runtime/shim.py" in cmd:
-            total += rss_mb(int(p.name))
+            total += pss_mb(int(p.name))
     return total
 
 
@@ -153,7 +161,7 @@ async def one_run(n: int) -> dict[str, float]:
             all_running = max(seen.values()) - t0
             await asyncio.sleep(3)
             busy = rss_mb(node.proc.pid)
-            shims = shims_rss_mb()
+            shims = shims_pss_mb()
         lat.sort()
         return {"p50": statistics.median(lat), "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
                 "all_at_once": all_running, "rss_idle": idle, "rss_busy": busy, "shims": shims}

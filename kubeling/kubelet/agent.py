@@ -19,6 +19,7 @@ from kubeling.client import rest
 from kubeling.kubelet import kubelet as kubeletlib
 from kubeling.kubelet import network
 from kubeling.kubelet import server as kubeletserver
+from kubeling.kubelet.images import gc as imagegc
 from kubeling.kubelet.images import store as imagestore
 from kubeling.kubelet.runtime import runc
 from kubeling.lib import hostaddr
@@ -72,6 +73,8 @@ class Agent:
                                           data_dir=options.data_dir, runtime=self.runtime, images=self.images,
                                           labels=options.labels, before_pods=self._network)
         self.ready = self.kubelet.ready
+        # Unused images go when the disk passes 85 % (down to 80 %), least recently used first.
+        self._image_gc = imagegc.ImageGC(self.images, self._images_in_use)
 
     async def _network(self) -> None:
         cidr = await wait_for_pod_cidr(self.client, self.node_name, self.options.pod_cidr_timeout)
@@ -83,7 +86,7 @@ class Agent:
     async def run(self) -> None:
         # The server first, so the node registers with the port it really got.
         srv = await self._start_server()
-        tasks = [asyncio.create_task(self.kubelet.run())]
+        tasks = [asyncio.create_task(self.kubelet.run()), asyncio.create_task(self._image_gc.run())]
         if srv is not None:
             tasks.append(asyncio.create_task(srv.rotator.run()))
         try:
@@ -97,6 +100,9 @@ class Agent:
             await asyncio.gather(*tasks, return_exceptions=True)
             if srv is not None:
                 await srv.stop()
+
+    async def _images_in_use(self) -> set[str]:
+        return {c.image_id for c in await self.runtime.list_containers()}
 
     async def _start_server(self) -> kubeletserver.KubeletServer | None:
         """The kubelet's HTTPS server (logs, exec, attach, port-forward), with a serving

@@ -184,3 +184,44 @@ def test_delete_stops_within_grace_and_frees_address(node: Server) -> None:
     assert node.kubectl("get", "pod", "gone", check=False).returncode != 0
     ipam = json.loads((node.data_dir / "network" / "kubeling0" / "ipam.json").read_text())
     assert ip not in ipam["allocated"]
+
+
+def test_image_pulled_from_a_registry_and_missing_image_backs_off(node: Server, tmp_path: pathlib.Path) -> None:
+    from tests.kubelet import registryhelper
+
+    registryhelper.require_registry()
+    reg = registryhelper.Registry(tmp_path / "registry")
+    try:
+        built = registryhelper.image([testimage.busybox_layer(gzipped=True)], cmd=["sh"])
+        reg.push("team/tools", "v1", built)
+        run_pod(node, "pulled", "sleep", "3600", container={"image": f"{reg.host}/team/tools:v1"})
+        wait(lambda: pod_status(node, "pulled").get("phase") == "Running", "pulled image Running", node)
+        cs = container(node, "pulled")
+        assert cs["imageID"].endswith(built.digest)
+        events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=pulled").stdout
+        assert "Pulling" in events and "Successfully pulled" in events
+        run_pod(node, "missing", "true", container={"image": f"{reg.host}/team/tools:nope"})
+        # ErrImagePull (with the registry's words) first, ImagePullBackOff on the retries.
+        wait(lambda: container(node, "missing").get("state", {}).get("waiting", {}).get("reason")
+             == "ImagePullBackOff", "ImagePullBackOff", node)
+        events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=missing",
+                              "-o", "jsonpath={range .items[*]}{.reason}: {.message}{'\\n'}{end}").stdout
+        assert "manifest unknown" in events and "Error: ErrImagePull" in events, events
+    finally:
+        reg.stop()
+
+
+def test_restarted_agent_keeps_pods_running(node: Server) -> None:
+    run_pod(node, "survivor", "sleep", "3600")
+    wait(lambda: pod_status(node, "survivor").get("phase") == "Running", "survivor Running", node)
+    before = container(node, "survivor")
+    node.stop()  # the server and its in-process agent; containers outlive them by design
+    node.start()
+    wait(lambda: _node_ready(node), "the node Ready again", node)
+    time.sleep(3)  # a few PLEG and housekeeping rounds of the new agent
+    after = container(node, "survivor")
+    assert after["containerID"] == before["containerID"] and after["restartCount"] == 0
+    assert after["state"].get("running") and pod_status(node, "survivor")["phase"] == "Running"
+    runc_ids = subprocess.run(["runc", "--root", str(node.data_dir / "run" / "runc"), "list", "-q"],
+                              capture_output=True, text=True).stdout.split()
+    assert before["containerID"].removeprefix("runc://") in runc_ids
