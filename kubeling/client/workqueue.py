@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, Protocol, TypeVar
 
 from kubeling.client import clock as clocklib
@@ -216,3 +216,29 @@ def _wake(futures: list[asyncio.Future[None]]) -> None:
     for fut in futures:
         if not fut.done():
             fut.set_result(None)
+
+
+async def run_worker(queue: WorkQueue[K], handle: Callable[[K], Awaitable[float | None]], *,
+                     on_error: Callable[[K, Exception], None]) -> None:
+    """The worker loop every queue-driven component runs: take a key, ``handle``
+    it; an exception requeues it with backoff (after ``on_error`` reports it),
+    success forgets its backoff and, if ``handle`` returned a delay, looks again
+    after it. Returns when the queue is shut down and drained."""
+    while True:
+        try:
+            key = await queue.get()
+        except ShutDown:
+            return
+        try:
+            again = await handle(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one key's failure must not stop the worker
+            on_error(key, exc)
+            queue.add_rate_limited(key)
+        else:
+            queue.forget(key)
+            if again is not None:
+                queue.add_after(key, again)
+        finally:
+            queue.done(key)

@@ -108,25 +108,10 @@ class Controller:
         """Hook run once the caches have synced (periodic tasks start here)."""
 
     async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except workqueue.ShutDown:
-                return
-            try:
-                again = await self.reconcile(key)
-            except asyncio.CancelledError:
-                raise
-            except rest.Conflict:
-                # A stale cache: the informer will bring the newer object; retry soon.
-                self.queue.add_rate_limited(key)
-            except Exception as exc:  # noqa: BLE001 - one object's failure must not stop the loop
-                level = logging.DEBUG if isinstance(exc, rest.ApiError) and exc.status_code < 500 else logging.WARNING
-                self.log.log(level, "reconcile %s failed: %s", key, exc, exc_info=level == logging.WARNING)
-                self.queue.add_rate_limited(key)
-            else:
-                self.queue.forget(key)
-                if again is not None:
-                    self.queue.add_after(key, again)
-            finally:
-                self.queue.done(key)
+        await workqueue.run_worker(self.queue, self.reconcile, on_error=self._failed)
+
+    def _failed(self, key: str, exc: Exception) -> None:
+        if isinstance(exc, rest.Conflict):
+            return  # a stale cache: the informer brings the newer object; the retry comes soon
+        level = logging.DEBUG if isinstance(exc, rest.ApiError) and exc.status_code < 500 else logging.WARNING
+        self.log.log(level, "reconcile %s failed: %s", key, exc, exc_info=level == logging.WARNING)

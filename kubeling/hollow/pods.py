@@ -104,25 +104,13 @@ class PodRunner:
             await asyncio.gather(*workers, return_exceptions=True)
 
     async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except workqueue.ShutDown:
-                return
-            try:
-                later = await self.reconcile(key)
-            except (rest.ClientError, ipam.RangeFull) as exc:
+        def failed(key: str, exc: Exception) -> None:
+            if isinstance(exc, (rest.ClientError, ipam.RangeFull)):
                 log.warning("pod %s: %s", key, exc)
-                self.queue.add_rate_limited(key)
-            except Exception:
-                log.exception("pod %s: unexpected failure", key)
-                self.queue.add_rate_limited(key)
             else:
-                self.queue.forget(key)
-                if later is not None:
-                    self.queue.add_after(key, later)
-            finally:
-                self.queue.done(key)
+                log.error("pod %s: unexpected failure", key, exc_info=exc)
+
+        await workqueue.run_worker(self.queue, self.reconcile, on_error=failed)
 
     # ---- one pod --------------------------------------------------------------------
     async def reconcile(self, key: str) -> float | None:

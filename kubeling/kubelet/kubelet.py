@@ -122,24 +122,10 @@ class Kubelet:
 
     # ---- workers -------------------------------------------------------------------------
     async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except workqueue.ShutDown:
-                return
-            try:
-                again = await self._sync(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("syncing pod %s failed: %s", key, exc, exc_info=not isinstance(exc, rest.ApiError))
-                self.queue.add_rate_limited(key)
-            else:
-                self.queue.forget(key)
-                if again is not None:
-                    self.queue.add_after(key, again)
-            finally:
-                self.queue.done(key)
+        def failed(key: str, exc: Exception) -> None:
+            log.warning("syncing pod %s failed: %s", key, exc, exc_info=not isinstance(exc, rest.ApiError))
+
+        await workqueue.run_worker(self.queue, self._sync, on_error=failed)
 
     async def _sync(self, key: str) -> float | None:
         static = self.static.get(key)
