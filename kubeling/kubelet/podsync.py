@@ -344,6 +344,8 @@ class PodSyncer:
             self._event(pod, events.NORMAL, "Pulling", f'Pulling image "{ref}"')
 
         def offline(message: str) -> None:
+            nonlocal pulled
+            pulled = False  # the stored image is used after all
             self._event(pod, events.WARNING, "RegistryUnreachable",
                         f'Using image "{ref}" present on the node: the registry cannot be reached ({message})')
 

@@ -119,8 +119,8 @@ def test_http_liveness_probe_by_port_name(node: Server) -> None:
 @pytest.mark.conformance("Pod liveness probe, using tcp socket, no restart")
 def test_tcp_liveness_probe(node: Server) -> None:
     run_pod(node, "live-tcp", "httpd", "-f", "-p", "8080", "-h", "/var/www",
-            container={"livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 1,
-                                         "timeoutSeconds": 5}})
+            container={"livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 3,
+                                         "initialDelaySeconds": 1, "timeoutSeconds": 5}})
     run_pod(node, "live-tcp-bad", "httpd", "-f", "-p", "8080", "-h", "/var/www",
             container={"livenessProbe": {"tcpSocket": {"port": 8081}, "periodSeconds": 1, "failureThreshold": 1}})
     wait(lambda: container(node, "live-tcp-bad").get("restartCount", 0) >= 1, "a restart of the bad one", node)

@@ -98,8 +98,14 @@ async def test_present_images_need_no_registry(tmp_path: pathlib.Path) -> None:
     (imported,) = importer.import_archive(store, str(archive))
     for policy in (puller.IF_NOT_PRESENT, puller.NEVER, None):
         assert (await puller.ensure_image(store, ref, policy=policy)).id == imported.id
+    # Always with the registry out of reach: the stored image, and the caller is told why.
+    told: list[str] = []
+    got = await puller.ensure_image(store, ref, policy=puller.ALWAYS, on_offline=told.append)
+    assert got.id == imported.id and told and "failed to pull" in told[0]
+    # Without a stored image the pull fails as usual.
+    other = f"127.0.0.1:{rh.free_port()}/offline/missing:1"
     with pytest.raises(puller.PullError, match="failed to pull") as info:
-        await puller.ensure_image(store, ref, policy=puller.ALWAYS)
+        await puller.ensure_image(store, other, policy=puller.ALWAYS)
     assert info.value.reason == "ErrImagePull"
 
 
