@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from kubeling.api import registry
+from kubeling.apiserver import metricsapi
 
 Obj = dict[str, Any]
 
@@ -67,6 +68,7 @@ class Discovery:
             d = self.api_group(g)
             del d["kind"], d["apiVersion"]
             groups.append(d)
+        groups.append(metricsapi.api_group())  # served in-process, see metricsapi
         return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
     def resource_list(self, group: str, version: str) -> Obj | None:
@@ -136,6 +138,8 @@ class Discovery:
                     resources.append(entry)
                 versions.append({"version": v, "resources": resources, "freshness": "Current"})
             items.append({"metadata": {"name": g, "creationTimestamp": None}, "versions": versions})
+        if not core:
+            items.append(metricsapi.aggregated_item())  # served in-process, see metricsapi
         return {
             "kind": "APIGroupDiscoveryList",
             "apiVersion": f"apidiscovery.k8s.io/{version}",

@@ -134,6 +134,23 @@ class KubeletProxy:
                                   "(v5.channel.k8s.io, v4.channel.k8s.io, SPDY/3.1+portforward.k8s.io) only")
         return await self._proxy_ws(request, base + path, params)
 
+    async def get_json(self, node_name: str, path: str, *, timeout: float = 10.0) -> Obj:
+        """GET a JSON document from a node's kubelet (``/stats/summary`` for the metrics API)."""
+        url = await self._kubelet_url(node_name) + path
+        try:
+            async with self.session().get(url, timeout=aiohttp.ClientTimeout(total=timeout)) as upstream:
+                if upstream.status >= 400:
+                    text = (await upstream.text()).strip()
+                    raise errors.APIError(500, "InternalError", f"the kubelet of node {node_name} answered "
+                                                                f"{upstream.status}: {text}")
+                got = await upstream.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            raise errors.APIError(502, "InternalError", f"error dialing the kubelet of node {node_name}: {exc}") \
+                from exc
+        if not isinstance(got, dict):
+            raise errors.APIError(500, "InternalError", f"the kubelet of node {node_name} sent no object")
+        return got
+
     async def _kubelet_url(self, node_name: str) -> str:
         node = await self.api.stores[("", "v1", "nodes")].get("", node_name)
         status = node.get("status") or {}

@@ -29,6 +29,7 @@ from kubeling.apiserver import (
     discovery,
     handlers,
     metrics,
+    metricsapi,
     namespaces,
     proxy,
     quota,
@@ -107,6 +108,7 @@ class APIServer:
         }
         self.handlers = handlers.Handlers(self)
         self.kubelet_proxy = proxy.KubeletProxy(self)
+        self.metrics_api = metricsapi.MetricsAPI(self)
         self.namespaces = namespaces.NamespaceDeleter(self)
         self.ready = asyncio.Event()
         self.port = 0
@@ -296,6 +298,8 @@ class APIServer:
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
+        if path == metricsapi.PREFIX or path.startswith(metricsapi.PREFIX + "/"):
+            return await self.metrics_api.serve(request)
         route = self.resolver.resolve(path)
         if route is not None:
             request["route"] = route

@@ -8,6 +8,7 @@ Paths, as upstream's kubelet serves them::
     GET|POST  /exec/{namespace}/{pod}/{container}            ?command=..&stdin&stdout&stderr&tty  (WebSocket)
     GET|POST  /attach/{namespace}/{pod}/{container}          ?stdin&stdout&stderr&tty           (WebSocket)
     GET|POST  /portForward/{namespace}/{pod}                 (WebSocket; ?ports= for the channel form)
+    GET       /stats/summary                                  (kubeling.kubelet.stats)
     GET       /healthz
 
 Only callers with a client certificate from the cluster CA get in (the TLS
@@ -35,7 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from kubeling.client import rest
-from kubeling.kubelet import logs, podsync, portforward, streaming
+from kubeling.kubelet import logs, podsync, portforward, stats, streaming
 from kubeling.kubelet.runtime import protocol as cri
 from kubeling.lib import pki
 
@@ -94,6 +95,8 @@ class KubeletServer:
         self.port = port
         self.bind = bind
         self.rotator = logs.Rotator(runtime)
+        self.stats = stats.Collector(runtime, node_name=lambda: stats.node_name_of_cert(tls_dir / "serving.crt"))
+        self._stats_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -104,6 +107,7 @@ class KubeletServer:
         for verb in ("exec", "attach"):
             app.router.add_route("*", f"/{verb}/{{ns}}/{{pod}}/{{container}}", self._exec_or_attach)
         app.router.add_route("*", "/portForward/{ns}/{pod}", self._portforward)
+        app.router.add_get("/stats/summary", self._stats_summary)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.bind, self.port, ssl_context=ssl_context(self.tls_dir),
@@ -113,6 +117,7 @@ class KubeletServer:
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("kubelet server listening on %s:%d", self.bind, self.port)
+        self._stats_task = asyncio.create_task(self.stats.run())
 
     async def run(self) -> None:
         await self.start()
@@ -122,6 +127,10 @@ class KubeletServer:
             await self.stop()
 
     async def stop(self) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            await asyncio.gather(self._stats_task, return_exceptions=True)
+            self._stats_task = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -215,6 +224,13 @@ class KubeletServer:
             await logs.stream(target.log_path, opts, write, running=lambda: self._running(target.id))
             await resp.write_eof()
         return resp
+
+    # ---- stats ---------------------------------------------------------------------------
+    async def _stats_summary(self, request: web.Request) -> web.StreamResponse:
+        async def serve(_request: web.Request) -> web.StreamResponse:
+            return web.json_response(await self.stats.summary())
+
+        return await self._guard(request, serve)
 
     # ---- exec and attach -----------------------------------------------------------------
     async def _exec_or_attach(self, request: web.Request) -> web.StreamResponse:
