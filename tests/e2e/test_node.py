@@ -225,3 +225,24 @@ def test_restarted_agent_keeps_pods_running(node: Server) -> None:
     runc_ids = subprocess.run(["runc", "--root", str(node.data_dir / "run" / "runc"), "list", "-q"],
                               capture_output=True, text=True).stdout.split()
     assert before["containerID"].removeprefix("runc://") in runc_ids
+
+
+def test_httpd_deployment_answers_the_host_and_another_pod(node: Server) -> None:
+    node.kubectl("create", "deployment", "webd", "--image=busybox:1", "--replicas=2",
+                 "--", "httpd", "-f", "-p", "8080", "-h", "/var/www")
+
+    def running_ips() -> list[str]:
+        items = get(node, "pods", "-l", "app=webd")["items"]
+        return [p["status"]["podIP"] for p in items
+                if p["status"].get("phase") == "Running" and p["status"].get("podIP")]
+
+    ips = wait(lambda: (got := running_ips()) and len(got) == 2 and got, "2 running httpd pods", node)
+    for ip in ips:
+        with urllib.request.urlopen(f"http://{ip}:8080/index.html", timeout=5) as r:
+            assert b"hello from busybox httpd" in r.read()
+    run_pod(node, "client", "sh", "-c", f"wget -qO- http://{ips[0]}:8080/index.html && "
+                                        f"wget -qO- http://{ips[1]}:8080/index.html", restart="Never",
+            container={"image": "busybox:1"})
+    wait(lambda: pod_status(node, "client").get("phase") in ("Succeeded", "Failed"), "the client done", node)
+    assert pod_status(node, "client")["phase"] == "Succeeded"
+    assert node.kubectl("logs", "client").stdout.count("hello from busybox httpd") == 2
