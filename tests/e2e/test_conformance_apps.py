@@ -69,10 +69,14 @@ def check_status_subresource(raw: Raw, coll: str, name: str) -> None:
     assert {"StatusUpdate", "StatusPatched"} <= {c["type"] for c in got["status"]["conditions"]}
     # A status write never changes the spec.
     before = got["spec"]
-    cur = raw.ok("GET", f"{coll}/{name}/status")
-    cur["spec"]["template"]["metadata"]["labels"] = {**cur["spec"]["template"]["metadata"]["labels"],
-                                                     "ignored": "true"}
-    assert raw.ok("PUT", f"{coll}/{name}/status", cur)["spec"] == before
+
+    def ignored_spec_change() -> Any:
+        cur = raw.ok("GET", f"{coll}/{name}/status")
+        cur["spec"]["template"]["metadata"]["labels"] = {**cur["spec"]["template"]["metadata"]["labels"],
+                                                         "ignored": "true"}
+        return raw.ok("PUT", f"{coll}/{name}/status", cur)
+
+    assert retry_conflicts(ignored_spec_change)["spec"] == before
 
 
 @pytest.mark.conformance("DaemonSet, list and delete a collection of DaemonSets")
