@@ -164,16 +164,22 @@ class KubeletProxy:
             host = f"[{host}]"
         return f"https://{host}:{port}"
 
-    async def _proxy_get(self, request: web.Request, url: str, params: list[tuple[str, str]]) -> web.StreamResponse:
+    async def _open(self, url: str, params: list[tuple[str, str]]) -> aiohttp.ClientResponse:
+        """GET from a kubelet; its error answers become the API's (400 stays 400, others 500)."""
         try:
             upstream = await self.session().get(url, params=params)
         except (aiohttp.ClientError, OSError) as exc:
             raise errors.APIError(502, "InternalError", f"error dialing the kubelet: {exc}") from exc
-        async with upstream:
-            if upstream.status >= 400:
+        if upstream.status >= 400:
+            async with upstream:
                 text = (await upstream.text()).strip()
-                raise errors.APIError(min(500, upstream.status),
-                                      "BadRequest" if upstream.status == 400 else "InternalError", text)
+            raise errors.APIError(min(500, upstream.status),
+                                  "BadRequest" if upstream.status == 400 else "InternalError", text)
+        return upstream
+
+    async def _proxy_get(self, request: web.Request, url: str, params: list[tuple[str, str]]) -> web.StreamResponse:
+        upstream = await self._open(url, params)
+        async with upstream:
             resp = web.StreamResponse(headers={"Content-Type": upstream.headers.get("Content-Type", "text/plain")})
             await resp.prepare(request)
             with contextlib.suppress(ConnectionResetError, aiohttp.ClientPayloadError):
@@ -184,15 +190,8 @@ class KubeletProxy:
 
     async def _log_ws(self, request: web.Request, url: str, params: list[tuple[str, str]]) -> web.StreamResponse:
         """The log as WebSocket messages (``binary.k8s.io``, or ``base64.binary.k8s.io`` as text)."""
-        try:
-            upstream = await self.session().get(url, params=params)
-        except (aiohttp.ClientError, OSError) as exc:
-            raise errors.APIError(502, "InternalError", f"error dialing the kubelet: {exc}") from exc
+        upstream = await self._open(url, params)
         async with upstream:
-            if upstream.status >= 400:
-                text = (await upstream.text()).strip()
-                raise errors.APIError(min(500, upstream.status),
-                                      "BadRequest" if upstream.status == 400 else "InternalError", text)
             ws = web.WebSocketResponse(protocols=LOG_WS_PROTOCOLS, max_msg_size=0, autoping=True)
             await ws.prepare(request)
             b64 = ws.ws_protocol == "base64.binary.k8s.io"

@@ -18,41 +18,22 @@ import select
 import ssl
 import struct
 import subprocess
-import sys
 import termios
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
 from cryptography import x509
 
 from tests.e2e.cluster import Server
-from tests.e2e.test_node import _cleanup_node, _node_ready, _require, container, pod_status, run_pod, wait
-from tests.kubelet import testimage
+
+# `node`: the same module-scoped fixture (its own server for this module), not a second copy of it.
+from tests.e2e.test_node import container, pod_status, run_pod, wait
+from tests.e2e.test_node import node  # noqa: F401 - the fixture, used by name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    _require()
-    data = tmp_path_factory.mktemp("streaming") / "data"
-    data.mkdir()
-    archive = data.parent / "busybox.tar"
-    testimage.busybox_layout(archive, names=["docker.io/library/busybox:latest"])
-    subprocess.run([sys.executable, "-m", "kubeling", "image", "import", "--data-dir", str(data), str(archive)],
-                   check=True, capture_output=True)
-    srv = Server(data, agent=True)
-    srv.start()
-    try:
-        wait(lambda: _node_ready(srv), "the node Ready with a pod CIDR", srv)
-        yield srv
-    finally:
-        srv.stop()
-        _cleanup_node(data)
 
 
 def running(srv: Server, name: str) -> None:
