@@ -261,15 +261,19 @@ class KubeletServer:
             await streaming.serve_exec(ws, session, list(cmd), stdin=stdin, stdout=stdout, stderr=stderr and not tty)
             return ws
 
-        async def exit_code() -> int:
-            try:
-                return (await self.runtime.container_status(target.id)).exit_code
-            except cri.NotFound:
-                return 0
-
-        await ws.prepare(request)
-        await streaming.serve_attach(ws, target.log_path, tty=bool(spec.get("tty")), stdout=stdout, stderr=stderr,
-                                     running=lambda: self._running(target.id), exit_code=exit_code)
+        # Attach: the container's own stdio, through its shim. Input counts only if the
+        # container was made with stdin (kubectl warns the user otherwise).
+        try:
+            attached = await self.runtime.attach(target.id, stdin=stdin and bool(spec.get("stdin")))
+        except cri.RuntimeError_ as exc:
+            raise HTTPError(500, str(exc)) from exc
+        try:
+            await ws.prepare(request)
+        except BaseException:
+            await attached.close()
+            raise
+        await streaming.serve_exec(ws, attached, ["attach"], stdin=stdin, stdout=stdout,
+                                   stderr=stderr and not attached.tty)
         return ws
 
     # ---- port forward --------------------------------------------------------------------

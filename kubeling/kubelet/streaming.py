@@ -12,8 +12,9 @@ turns into its own exit status. Resize messages are JSON ``{"Width": w,
 client means that stream (stdin) has ended, so a command reading to EOF (``tar
 x`` behind ``kubectl cp``) finishes.
 
-Attach is served from the container's log, output only: the shim that owns the
-container's stdio gives it no stdin, so input sent to an attach is dropped.
+Attach uses the same relay as exec: its session (``attachstream``) talks to
+the shim that owns the container's stdin, output and terminal, and its end is
+the container's exit; a client that goes away only detaches.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
-
-from kubeling.kubelet import logs
 
 log = logging.getLogger("kubeling.kubelet.streaming")
 
@@ -109,7 +108,8 @@ class Channels:
 
 async def serve_exec(ws: web.WebSocketResponse, session: Any, cmd: list[str], *, stdin: bool,
                      stdout: bool, stderr: bool) -> None:
-    """Relay one exec session (``execstream.ExecSession``) over ``ws`` until the command ends."""
+    """Relay one exec or attach session (``execstream.ExecSession``, ``attachstream.AttachSession``)
+    over ``ws`` until the command or container ends."""
     ch = Channels(ws)
     stdin_closed = False
 
@@ -151,36 +151,3 @@ async def serve_exec(ws: web.WebSocketResponse, session: Any, cmd: list[str], *,
         await session.close()
         with contextlib.suppress(BaseException):
             await pumps
-
-
-async def serve_attach(ws: web.WebSocketResponse, log_path: str, *, tty: bool, stdout: bool, stderr: bool,
-                       running: Callable[[], Awaitable[bool]],
-                       exit_code: Callable[[], Awaitable[int]]) -> None:
-    """Stream the container's output from now on until it exits (see the module docstring)."""
-    ch = Channels(ws)
-
-    async def nothing(*_a: Any) -> None:
-        return None
-
-    async def line(ln: logs.Line) -> None:
-        if ln.stream == b"stderr" and not tty:
-            if stderr:
-                await ch.send(STDERR, ln.content)
-        elif stdout:
-            await ch.send(STDOUT, ln.content)
-
-    receiver = asyncio.create_task(ch.receive(on_stdin=nothing, on_stdin_close=nothing,
-                                              on_resize=lambda _w, _h: None))
-    follower = asyncio.create_task(logs.stream(log_path, logs.Options(follow=True, tail=0), nothing,
-                                               running=running, per_line=line))
-    try:
-        done, _ = await asyncio.wait([receiver, follower], return_when=asyncio.FIRST_COMPLETED)
-        if follower in done:
-            follower.result()
-            code = await exit_code()
-            await ch.finish(status_success() if code == 0 else status_exit(code, ["attach"]))
-    finally:
-        receiver.cancel()
-        follower.cancel()
-        with contextlib.suppress(BaseException):
-            await follower

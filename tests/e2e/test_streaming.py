@@ -93,37 +93,90 @@ def test_exec_output_and_exit_code(node: Server) -> None:
     assert piped.stdout == "HELLO STDIN\n"
 
 
-def test_exec_with_a_tty(node: Server) -> None:
-    running(node, "shell")
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: kubectl on a terminal of 33 rows and 101 columns
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-        os.execvp("kubectl", ["kubectl", "--kubeconfig", str(node.kubeconfig), "exec", "-it", "shell", "--", "sh"])
-    seen = b""
+class Terminal:
+    """A command run on a pseudo terminal of 33 rows and 101 columns, as a user's shell would."""
 
-    def expect(pattern: bytes, timeout: float = 30) -> None:
-        nonlocal seen
+    def __init__(self, argv: list[str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+            os.execvp(argv[0], argv)
+        self.seen = b""
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def expect(self, pattern: bytes, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
-        while pattern not in seen:
+        while pattern not in self.seen:
             left = deadline - time.monotonic()
-            assert left > 0, f"no {pattern!r} in {seen!r}"
-            if select.select([fd], [], [], left)[0]:
+            assert left > 0, f"no {pattern!r} in {self.seen!r}"
+            if select.select([self.fd], [], [], left)[0]:
                 try:
-                    seen += os.read(fd, 4096)
+                    self.seen += os.read(self.fd, 4096)
                 except OSError:
                     break
-        assert pattern in seen, seen
+        assert pattern in self.seen, self.seen
 
+    def exit_status(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        return os.WEXITSTATUS(status)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def test_exec_with_a_tty(node: Server) -> None:
+    running(node, "shell")
+    term = Terminal(["kubectl", "--kubeconfig", str(node.kubeconfig), "exec", "-it", "shell", "--", "sh"])
     try:
-        os.write(fd, b"echo sum-$((40+2)); tty; stty size\n")
-        expect(b"sum-42")
-        expect(b"/dev/pts/")
-        expect(b"33 101")
-        os.write(fd, b"exit 7\n")
-        _, status = os.waitpid(pid, 0)
-        assert os.WEXITSTATUS(status) == 7
+        term.send(b"echo sum-$((40+2)); tty; stty size\n")
+        term.expect(b"sum-42")
+        term.expect(b"/dev/pts/")
+        term.expect(b"33 101")
+        term.send(b"exit 7\n")
+        assert term.exit_status() == 7
     finally:
-        os.close(fd)
+        term.close()
+
+
+def test_run_it_gives_a_shell_on_a_terminal_and_removes_the_pod(node: Server) -> None:
+    """`kubectl run -it --rm`: the container's own shell on a terminal (stdin, stdinOnce, tty),
+    attached through the shim; its exit code is kubectl's, and the pod goes afterwards."""
+    term = Terminal(["kubectl", "--kubeconfig", str(node.kubeconfig), "run", "-it", "--rm", "--restart=Never",
+                     "--image=busybox", "runit", "--", "sh"])
+    try:
+        term.expect(b"If you don't see a command prompt")
+        term.send(b"echo sum-$((40+3)); tty; stty size; echo term=$TERM\n")
+        term.expect(b"sum-43")
+        term.expect(b"/dev/pts/0")
+        term.expect(b"33 101")
+        term.expect(b"term=xterm")
+        term.send(b"exit 3\n")
+        assert term.exit_status() == 3
+    finally:
+        term.close()
+    assert "NotFound" in kubectl(node, "get", "pod", "runit", check=False).stderr
+
+
+def test_run_i_pipes_stdin_until_eof(node: Server) -> None:
+    """`kubectl run -i` without a terminal: piped input reaches the container's stdin and its
+    end is the container's EOF (stdinOnce)."""
+    out = kubectl(node, "run", "-i", "--rm", "--restart=Never", "--image=busybox", "runi", "--",
+                  "sh", "-c", "while read line; do echo got-$line; done; echo done-reading",
+                  input="alpha\nbeta\n", timeout=90)
+    assert "got-alpha\ngot-beta\ndone-reading" in out.stdout, out
+
+
+def test_attach_with_stdin(node: Server) -> None:
+    """`kubectl attach -i`: input to a running container made with stdin; detaching leaves it running."""
+    run_pod(node, "reader", "sh", "-c", "while read line; do echo heard-$line; done",
+            container={"stdin": True})
+    running(node, "reader")
+    out = kubectl(node, "attach", "-i", "reader", input="first\nsecond\n", timeout=60)
+    assert "heard-first\nheard-second" in out.stdout, out
+    assert pod_status(node, "reader")["phase"] == "Running"
+    assert container(node, "reader").get("restartCount") == 0
 
 
 def test_cp_both_ways(node: Server, tmp_path: pathlib.Path) -> None:

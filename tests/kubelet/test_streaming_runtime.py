@@ -72,6 +72,59 @@ async def test_exec_stream_with_pipes(env: Env) -> None:
         await env.rt.exec_stream(cid, [])
 
 
+async def test_attach_pipes_stdin_and_stdin_once(env: Env) -> None:
+    """stdin through the shim: input reaches the container, output comes back raw, and with
+    stdinOnce the first attach that used stdin closes it, so the container sees EOF."""
+    cid = await env.run(await env.sandbox("attach-pipes"), "c",
+                        ["sh", "-c", "echo ready; while read line; do echo got-$line; echo err-$line >&2; done; "
+                                     "echo eof; exit 7"], stdin=True, stdin_once=True)
+    session = await env.rt.attach(cid, stdin=True)
+    assert not session.tty
+    await session.write_stdin(b"one\ntwo\n")
+    out = b""
+    while b"got-two" not in out:
+        out += await asyncio.wait_for(session.read_stdout(), 30)
+    assert b"got-one\ngot-two\n" in out
+    assert b"err-one" in await asyncio.wait_for(session.read_stderr(), 30)
+    await session.close()  # detach: stdinOnce closes the container's stdin
+    status = await env.wait_exited(cid)
+    assert status.exit_code == 7
+    assert ("stdout", "F", "eof") in env.log_lines(status)
+    with pytest.raises(P.InvalidArgument):
+        await env.rt.attach(cid, stdin=True)
+
+
+async def test_attach_to_a_terminal_with_resize_and_exit_code(env: Env) -> None:
+    """tty: the container's init runs on a terminal (runc's console socket); attach sees its
+    prompt without a newline, its input echoes, a resize reaches `stty size`, and when the
+    shell exits the session ends with the container's exit code."""
+    cid = await env.run(await env.sandbox("attach-tty"), "c", ["sh"], stdin=True, tty=True)
+    session = await env.rt.attach(cid, stdin=True)
+    assert session.tty
+    session.resize(100, 33)
+    await session.write_stdin(b"tty; stty size; echo $TERM\n")
+    out = b""
+    while b"xterm" not in out:
+        out += await asyncio.wait_for(session.read_stdout(), 30)
+    assert b"/dev/pts/" in out and b"33 100" in out
+    await session.write_stdin(b"exit 5\n")
+    assert await asyncio.wait_for(session.wait(), 30) == 5
+    await session.close()
+    assert (await env.rt.container_status(cid)).exit_code == 5
+
+
+async def test_attach_without_stdin_streams_output_only(env: Env) -> None:
+    cid = await env.run(await env.sandbox("attach-out"), "c",
+                        ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.2; done"])
+    session = await env.rt.attach(cid, stdin=True)
+    await session.write_stdin(b"ignored\n")  # no stdin: dropped, not an error
+    out = b""
+    while out.count(b"tick-") < 2:
+        out += await asyncio.wait_for(session.read_stdout(), 30)
+    await session.close()
+    assert (await env.rt.container_status(cid)).state == P.ContainerState.RUNNING
+
+
 async def test_exec_stream_with_a_tty_and_resize(env: Env) -> None:
     cid = await env.run(await env.sandbox("tty"), "c", ["sleep", "3600"])
     session = await env.rt.exec_stream(cid, ["sh", "-c", "read line; tty; stty size; echo got-$line"], tty=True,

@@ -12,8 +12,9 @@ Every method is a coroutine. Errors are :class:`RuntimeError_` subclasses.
 ``exec_sync`` (exec probes) and ``exec_stream`` (``kubectl exec``: an
 :class:`~kubeling.kubelet.runtime.execstream.ExecSession` with stdin, output,
 resize and exit code) are here; ``port_forward`` connects inside the
-sandbox's network namespace; attach is served by the kubelet from the
-container's log (see ``kubeling.kubelet.streaming``).
+sandbox's network namespace; ``attach`` joins the running container's own
+stdio (an :class:`~kubeling.kubelet.runtime.attachstream.AttachSession` with
+the exec session's face).
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ class ContainerConfig:
     mounts: list[Mount] = dataclasses.field(default_factory=list)
     log_path: str = ""  # relative to the sandbox's log_directory; empty: no log
     stdin: bool = False
+    stdin_once: bool = False  # stdin closes when the first attach that used it ends
     tty: bool = False
     resources: Resources = dataclasses.field(default_factory=Resources)
     security: SecurityContext = dataclasses.field(default_factory=SecurityContext)
@@ -240,6 +242,10 @@ class RuntimeService(Protocol):
                           stdin: bool = False) -> Any:
         """Start ``cmd`` in the running container, attached to pipes (or, with
         ``tty``, a terminal); returns an ``ExecSession``."""
+
+    async def attach(self, container_id: str, *, stdin: bool) -> Any:
+        """Join the running container's stdin (if ``stdin`` and it has one), output and
+        terminal; returns an ``AttachSession``, whose ``close`` only detaches."""
 
     async def port_forward(self, sandbox_id: str, port: int) -> Any:
         """A TCP connection (asyncio reader, writer) to ``port`` on the sandbox's loopback."""

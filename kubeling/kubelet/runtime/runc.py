@@ -41,7 +41,7 @@ from typing import Any, Protocol
 from kubeling.kubelet import network as networklib
 from kubeling.kubelet.images import rootfs as rootfslib
 from kubeling.kubelet.images import store as storelib
-from kubeling.kubelet.runtime import execstream, netnssocket, protocol, sandbox, shim, spec
+from kubeling.kubelet.runtime import attachstream, execstream, netnssocket, protocol, sandbox, shim, spec
 
 P = protocol
 EXEC_OUTPUT_LIMIT = 16 << 20
@@ -237,6 +237,7 @@ class RuncRuntime:
             "log_path": log_path, "labels": dict(config.labels), "annotations": dict(config.annotations),
             "created_at": time.time_ns(), "started_at": 0,
             "stop_signal": image.config.get("config", {}).get("StopSignal") or "SIGTERM",
+            "stdin": config.stdin, "stdin_once": config.stdin_once, "tty": config.tty,
         }
         _write_json(d / "container.json", rec)
         try:
@@ -259,6 +260,7 @@ class RuncRuntime:
         opts = {
             "id": container_id, "dir": str(d), "bundle": str(d), "runc": self.runc,
             "runc_root": str(self.state_root), "log_path": log_path,
+            "stdin": rec["stdin"], "stdin_once": rec["stdin_once"], "tty": rec["tty"],
             "oom_files": [f"/sys/fs/cgroup/memory/kubeling/{container_id}/memory.oom_control",
                           f"/sys/fs/cgroup/kubeling/{container_id}/memory.events"],
         }
@@ -441,6 +443,21 @@ class RuncRuntime:
             return await execstream.start(self.runc, str(self.state_root), container_id, cmd, tty=tty, stdin=stdin)
         except OSError as exc:
             raise P.RuntimeError_(str(exc)) from exc
+
+    async def attach(self, container_id: str, *, stdin: bool) -> attachstream.AttachSession:
+        """Attach to the running container's stdio through its shim (CRI's Attach)."""
+        rec = self._container_record(container_id)
+        if self._status(rec).state != P.ContainerState.RUNNING:
+            raise P.InvalidArgument(f"container {container_id} is not running")
+
+        async def exit_code() -> int:
+            return (await self.container_status(container_id)).exit_code
+
+        try:
+            return await attachstream.connect(self._container_dir(container_id), tty=bool(rec.get("tty")),
+                                              stdin=stdin and bool(rec.get("stdin")), exit_code=exit_code)
+        except OSError as exc:
+            raise P.RuntimeError_(f"attaching to container {container_id}: {exc}") from exc
 
     async def port_forward(self, sandbox_id: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A TCP connection to ``port`` on the loopback of the sandbox's network namespace

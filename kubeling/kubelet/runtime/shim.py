@@ -22,20 +22,49 @@ OOM kills are read from the container's memory cgroup (``oom_kill`` in
 ``memory.oom_control`` on cgroup v1, ``memory.events`` on v2) before the
 agent's ``runc delete`` removes the cgroup. SIGHUP reopens the log file (the
 kubelet's rotation).
+
+Stdin and terminals (``stdin``, ``stdin_once``, ``tty`` options, from the
+container's spec): with ``tty`` the container gets a pseudo terminal, whose
+master side runc hands us over ``--console-socket`` (a socket in a short temp
+directory: socket paths are limited to 108 bytes and the container directory is
+longer); its output is logged as stdout. Without ``tty`` but with ``stdin``,
+the container's stdin is a pipe whose write end the shim holds, so the
+container sees EOF only when stdin is closed. Otherwise stdin is /dev/null.
+
+Attach: the shim listens on ``attach.sock`` in the container directory (bound
+relative to it for the same path-length reason; clients connect through
+``/proc/self/fd/<dir fd>/attach.sock``), a SOCK_SEQPACKET socket so every
+message keeps its boundary. Each message starts with one byte: from the shim,
+1 stdout and 2 stderr (raw output, as it is read); from a client, 0 stdin data,
+3 close stdin, 4 resize (JSON ``{"Width": w, "Height": h}``) and 5 hello
+(``b"1"`` when the client attaches stdin). With ``stdin_once``, stdin is closed
+when the first client that attached stdin goes away, as upstream's StdinOnce
+says. When the container has exited and its output is drained, clients see
+EOF.
 """
 
 import ctypes
+import fcntl
 import io
 import json
 import os
 import selectors
+import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import tempfile
+import termios
 import time
 
 PR_SET_CHILD_SUBREAPER = 36
 MAX_LINE = 16 * 1024
+ATTACH_SOCKET = "attach.sock"
+# Attach message types (the first byte of every message).
+STDIN, STDOUT, STDERR, CLOSE_STDIN, RESIZE, HELLO = 0, 1, 2, 3, 4, 5
+CLIENT_SNDBUF = 1 << 20
 
 
 def _timestamp() -> bytes:
@@ -94,6 +123,135 @@ class Relay:
         if self.buf:
             self.log.record(self.name, b"F", self.buf)
             self.buf = b""
+
+
+class Attach:
+    """The container's stdin and the attached clients (see the module docstring)."""
+
+    def __init__(self, sel: selectors.BaseSelector, *, stdin_fd: int | None, master: int | None,
+                 stdin_once: bool) -> None:
+        self.sel = sel
+        self.stdin_fd = stdin_fd  # the pipe's write end or the terminal's master; None: no stdin
+        self.master = master
+        self.stdin_once = stdin_once
+        self.pending = b""  # stdin the container has not read yet
+        self.clients: dict = {}  # fd -> [socket, attached stdin?]
+        if os.path.exists(ATTACH_SOCKET):
+            os.unlink(ATTACH_SOCKET)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(ATTACH_SOCKET)
+        os.chmod(ATTACH_SOCKET, 0o600)
+        self.listener.listen(16)
+        self.listener.setblocking(False)
+        sel.register(self.listener.fileno(), selectors.EVENT_READ)
+        if stdin_fd is not None:
+            os.set_blocking(stdin_fd, False)
+
+    def owns(self, fd: int) -> bool:
+        return fd == self.listener.fileno() or fd in self.clients
+
+    def on_readable(self, fd: int) -> None:
+        if fd == self.listener.fileno():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            conn.setblocking(False)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, CLIENT_SNDBUF)
+            self.clients[conn.fileno()] = [conn, False]
+            self.sel.register(conn.fileno(), selectors.EVENT_READ)
+            return
+        client = self.clients[fd]
+        try:
+            msg = client[0].recv(65536 + 1)
+        except BlockingIOError:
+            return
+        except OSError:
+            msg = b""
+        if not msg:
+            self.drop(fd)
+            return
+        kind, payload = msg[0], msg[1:]
+        if kind == STDIN:
+            self.pending += payload
+            self.flush()
+        elif kind == CLOSE_STDIN:
+            self.close_stdin()
+        elif kind == RESIZE and self.master is not None:
+            try:
+                size = json.loads(payload)
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ,
+                            struct.pack("HHHH", int(size["Height"]), int(size["Width"]), 0, 0))
+            except (ValueError, KeyError, TypeError, OSError):
+                pass
+        elif kind == HELLO:
+            client[1] = payload == b"1"
+
+    def drop(self, fd: int) -> None:
+        conn, had_stdin = self.clients.pop(fd)
+        self.sel.unregister(fd)
+        conn.close()
+        if had_stdin and self.stdin_once:
+            self.close_stdin()
+
+    def flush(self) -> None:
+        """Write what stdin holds without blocking (the rest waits for the next turn)."""
+        if self.stdin_fd is None:
+            self.pending = b""
+            return
+        while self.pending:
+            try:
+                n = os.write(self.stdin_fd, self.pending)
+            except BlockingIOError:
+                return
+            except OSError:  # the reader is gone
+                self.pending = b""
+                return
+            self.pending = self.pending[n:]
+
+    def close_stdin(self) -> None:
+        """EOF for the container: the pipe closes; a terminal has no half-close, so it sends ^D."""
+        if self.stdin_fd is None:
+            return
+        if self.master is not None:
+            self.pending += b"\x04"
+            self.flush()
+            return
+        self.flush()
+        os.close(self.stdin_fd)
+        self.stdin_fd = None
+        self.pending = b""
+
+    def broadcast(self, kind: int, data: bytes) -> None:
+        msg = bytes([kind]) + data
+        for fd, (conn, _) in list(self.clients.items()):
+            try:
+                conn.send(msg)
+            except OSError:
+                # A client that cannot keep up (a full 1 MiB buffer) or is gone is detached
+                # rather than stalling the container's output for everyone.
+                self.drop(fd)
+
+    def close(self) -> None:
+        for fd in list(self.clients):
+            conn, _ = self.clients.pop(fd)
+            conn.close()
+        self.listener.close()
+        try:
+            os.unlink(ATTACH_SOCKET)
+        except OSError:
+            pass
+
+
+def _receive_console(listener: socket.socket) -> int:
+    """The terminal master runc sent over the console socket."""
+    listener.settimeout(10)
+    conn, _ = listener.accept()
+    with conn:
+        _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+    if not fds:
+        raise OSError("runc sent no terminal")
+    return fds[0]
 
 
 def _oom_killed(files: list) -> bool:
@@ -155,20 +313,43 @@ def main() -> int:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
+    tty, want_stdin = bool(opts.get("tty")), bool(opts.get("stdin"))
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    in_r = in_w = None
+    if want_stdin and not tty:
+        in_r, in_w = os.pipe()
     pid_file = os.path.join(opts["dir"], "init.pid")
     # runc's own messages go to runc.log, not into the container's stderr (and so its log).
     runc_log = os.path.join(opts["dir"], "runc.log")
     cmd = [opts["runc"], "--root", opts["runc_root"], "--log", runc_log, "--log-format", "json", "create", "--bundle", opts["bundle"],
-           "--pid-file", pid_file, opts["id"]]
+           "--pid-file", pid_file]
+    console_dir = console = None
+    if tty:
+        console_dir = tempfile.mkdtemp(prefix="kubeling-console-")
+        console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        console.bind(os.path.join(console_dir, "s"))
+        console.listen(1)
+        cmd += ["--console-socket", os.path.join(console_dir, "s")]
+    cmd.append(opts["id"])
+    master = None
+    early = ""
     try:
-        proc = subprocess.run(cmd, check=False, stdin=devnull, stdout=out_w, stderr=err_w, pass_fds=(), timeout=120)
+        proc = subprocess.run(cmd, check=False, stdin=in_r if in_r is not None else devnull, stdout=out_w,
+                              stderr=err_w, pass_fds=(), timeout=120)
         code = proc.returncode
+        if code == 0 and console is not None:
+            master = _receive_console(console)
     except (OSError, subprocess.TimeoutExpired) as exc:
         code, early = -1, str(exc)
+    finally:
+        if console is not None and console_dir is not None:
+            console.close()
+            shutil.rmtree(console_dir, ignore_errors=True)
     os.close(out_w)
     os.close(err_w)
+    if in_r is not None:
+        os.close(in_r)
     if code != 0:
         if code != -1:
             early = _runc_error(runc_log)
@@ -182,18 +363,25 @@ def main() -> int:
         return 1
     with open(pid_file) as f:
         init_pid = int(f.read().strip())
+    sel = selectors.DefaultSelector()
+    attach = Attach(sel, stdin_fd=master if (tty and want_stdin) else in_w, master=master,
+                    stdin_once=bool(opts.get("stdin_once")))
     os.write(status_w, json.dumps({"pid": init_pid, "shim_pid": os.getpid()}).encode())
     os.close(status_w)
 
     log = LogWriter(opts.get("log_path", ""))
-    relays = {out_r: Relay(b"stdout", log), err_r: Relay(b"stderr", log)}
+    # With a terminal the container's output is the master side (logged as stdout); runc's
+    # own stdio pipes then only see runc, and end when it exits.
+    relays = {out_r: (Relay(b"stdout", log), STDOUT), err_r: (Relay(b"stderr", log), STDERR)}
+    if master is not None:
+        os.set_blocking(master, False)
+        relays[master] = (Relay(b"stdout", log), STDOUT)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     reopen = []
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGHUP, lambda *_: reopen.append(True))
-    sel = selectors.DefaultSelector()
     for fd in relays:
         sel.register(fd, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
@@ -203,6 +391,8 @@ def main() -> int:
         timeout: float | None = None if drain_deadline is None else max(0.0, drain_deadline - time.monotonic())
         if drain_deadline is not None and timeout == 0:
             break
+        if attach.pending:  # stdin the container has not taken yet: try again soon
+            timeout = 0.05 if timeout is None else min(timeout, 0.05)
         for key, _ in sel.select(timeout if timeout is not None else 5.0):
             fd = key.fd
             if fd == wake_r:
@@ -211,13 +401,27 @@ def main() -> int:
                 except BlockingIOError:
                     pass
                 continue
-            data = os.read(fd, 65536)
+            if attach.owns(fd):
+                attach.on_readable(fd)
+                continue
+            if fd not in relays:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:  # EIO from a terminal whose every slave side is closed
+                data = b""
             if data:
-                relays[fd].feed(data)
+                relay, kind = relays[fd]
+                relay.feed(data)
+                attach.broadcast(kind, data)
             else:
-                relays.pop(fd).close()
+                relays.pop(fd)[0].close()
                 sel.unregister(fd)
-                os.close(fd)
+                if fd != master:
+                    os.close(fd)
+        attach.flush()
         if reopen:
             reopen.clear()
             log.reopen()
@@ -236,7 +440,7 @@ def main() -> int:
                 drain_deadline = time.monotonic() + 2.0
         if exit_status is None and drain_deadline is None and not relays:
             break
-    for relay in relays.values():
+    for relay, _ in relays.values():
         relay.close()
     while exit_status is None:
         try:
@@ -260,6 +464,10 @@ def main() -> int:
         "exit_code": exit_code, "signal": sig, "finished_at": finished,
         "oom_killed": _oom_killed(opts.get("oom_files", [])),
     })
+    # Attached clients see EOF only now, so the exit status is there for them to read.
+    attach.close()
+    if master is not None:
+        os.close(master)
     return 0
 
 

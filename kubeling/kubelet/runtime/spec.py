@@ -65,8 +65,10 @@ def process_args(image_config: dict[str, Any], config: protocol.ContainerConfig)
     return list(entrypoint) + list(config.args or cmd)
 
 
-def merge_env(image_env: list[str], envs: list[tuple[str, str]], *, hostname: str) -> list[str]:
+def merge_env(image_env: list[str], envs: list[tuple[str, str]], *, hostname: str, tty: bool = False) -> list[str]:
     merged: dict[str, str] = {}
+    if tty:
+        merged["TERM"] = "xterm"  # as containerd sets it for a terminal; the image or pod may override
     for item in image_env:
         key, _, value = item.partition("=")
         merged[key] = value
@@ -156,7 +158,7 @@ def build(*, rootfs: pathlib.Path, image_config: dict[str, Any], config: protoco
         "terminal": config.tty,
         "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
         "args": args,
-        "env": merge_env(img.get("Env") or [], config.envs, hostname=hostname),
+        "env": merge_env(img.get("Env") or [], config.envs, hostname=hostname, tty=config.tty),
         "cwd": config.working_dir or img.get("WorkingDir") or "/",
         # The OCI spec spells them CAP_CHOWN; Kubernetes spells them CHOWN.
         "capabilities": {k: ["CAP_" + c for c in caps] for k in ("bounding", "effective", "permitted")},
