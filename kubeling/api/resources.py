@@ -14,6 +14,7 @@ from kubeling.api.kinds import (
     discovery,
     events,
     networking,
+    node,
     policy,
     rbac,
     scheduling,
@@ -21,7 +22,7 @@ from kubeling.api.kinds import (
 )
 
 _MODULES = (core, apps, batch, autoscaling, coordination, discovery, events, policy, networking, scheduling,
-            storage, rbac)
+            storage, rbac, node)
 
 
 @functools.cache

@@ -18,7 +18,7 @@ Obj = dict[str, Any]
 _GROUP_ORDER = [
     "apps", "events.k8s.io", "autoscaling", "batch", "policy", "rbac.authorization.k8s.io",
     "storage.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "networking.k8s.io",
-    "scheduling.k8s.io",
+    "scheduling.k8s.io", "node.k8s.io",
 ]
 
 

@@ -25,6 +25,7 @@ from kubeling.apiserver import (
     admission,
     admission_pod,
     admission_priority,
+    admission_runtimeclass,
     codec,
     discovery,
     handlers,
@@ -102,7 +103,8 @@ class APIServer:
         plugins: list[Any] = [admission.NamespaceLifecycle(self), self.service_ips,
                               admission_priority.Priority(self),
                               admission_pod.LimitRanger(self), admission_pod.ServiceAccount(),
-                              admission_pod.DefaultTolerationSeconds(options.default_toleration_seconds), quota.ResourceQuota(self)]
+                              admission_pod.DefaultTolerationSeconds(options.default_toleration_seconds),
+                              admission_runtimeclass.RuntimeClass(self), quota.ResourceQuota(self)]
         self.stores: dict[tuple[str, str, str], store.Store] = {
             (r.group, r.version, r.plural): store.Store(r, self.backend, admission=plugins) for r in self.resources
         }

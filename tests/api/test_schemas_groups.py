@@ -33,6 +33,7 @@ GROUP_MODULES = [
     "scheduling_v1",
     "storage_v1",
     "rbac_v1",
+    "node_v1",
 ]
 
 #: Definitions the group modules use but the meta/core modules provide.
@@ -42,6 +43,7 @@ EXTERNAL = {
     "io.k8s.api.core.v1.PersistentVolumeClaim",
     "io.k8s.api.core.v1.PersistentVolumeSpec",
     "io.k8s.api.core.v1.PodTemplateSpec",
+    "io.k8s.api.core.v1.Toleration",
     "io.k8s.api.core.v1.TopologySelectorTerm",
     "io.k8s.api.core.v1.TypedLocalObjectReference",
     "io.k8s.apimachinery.pkg.api.resource.Quantity",
@@ -86,6 +88,7 @@ _kinds("io.k8s.api.events.v1.", "events.k8s.io", "v1", "Event")
 _kinds("io.k8s.api.policy.v1.", "policy", "v1", "PodDisruptionBudget", "Eviction")
 _kinds("io.k8s.api.networking.v1.", "networking.k8s.io", "v1", "Ingress", "IngressClass", "NetworkPolicy")
 _kinds("io.k8s.api.scheduling.v1.", "scheduling.k8s.io", "v1", "PriorityClass")
+_kinds("io.k8s.api.node.v1.", "node.k8s.io", "v1", "RuntimeClass")
 _kinds(
     "io.k8s.api.storage.v1.",
     "storage.k8s.io",
@@ -351,6 +354,7 @@ def test_enums(definition: str, field: str, values: set[str]) -> None:
             ["disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"],
         ),
         ("io.k8s.api.scheduling.v1.PriorityClass", ["value"]),
+        ("io.k8s.api.node.v1.RuntimeClass", ["handler"]),
         ("io.k8s.api.storage.v1.StorageClass", ["provisioner"]),
         ("io.k8s.api.rbac.v1.RoleBinding", ["roleRef"]),
         ("io.k8s.api.rbac.v1.RoleRef", ["apiGroup", "kind", "name"]),

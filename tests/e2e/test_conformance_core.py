@@ -461,7 +461,6 @@ def test_volumeattachment_status(raw: Raw, namespace: str) -> None:
 
 # --- node.k8s.io ------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="node.k8s.io is not served yet")
 @pytest.mark.conformance("RuntimeClass API")
 def test_runtimeclass_api(raw: Raw) -> None:
     def make(name: str) -> dict[str, Any]:

@@ -115,6 +115,29 @@ def _diff_paths(a: Any, b: Any, path: str, out: list[str]) -> None:
         out.append(path)
 
 
+def validate_ephemeral_update(new: Obj, old: Obj) -> FieldErrors:
+    """pods/ephemeralcontainers: ephemeral containers may be added, never changed or removed
+    (upstream's ValidatePodEphemeralContainersUpdate); the new ones are checked with the rest
+    of the spec, and a target container must be one of the pod's."""
+    errs = pod.validate_pod_spec(new.get("spec"), "spec")
+    path = "spec.ephemeralContainers"
+    new_ecs = {c.get("name"): c for c in _dicts(_as_dict(new.get("spec")).get("ephemeralContainers"))}
+    for i, c in enumerate(_dicts(_as_dict(old.get("spec")).get("ephemeralContainers"))):
+        kept = new_ecs.get(c.get("name"))
+        if kept is None:
+            errs.append(errors.forbidden(f"{path}[{i}]", "existing ephemeral containers may not be removed"))
+        elif kept != c:
+            errs.append(errors.forbidden(f"{path}[{i}]",
+                                         f'existing ephemeral containers "{c.get("name")}" may not be changed'))
+    regular = {c.get("name") for kind in ("containers", "initContainers")
+               for c in _dicts(_as_dict(new.get("spec")).get(kind))}
+    for i, c in enumerate(new_ecs.values()):
+        target = c.get("targetContainerName")
+        if target and target not in regular:
+            errs.append(errors.not_found(f"{path}[{i}].targetContainerName", target))
+    return errs
+
+
 def validate_pod_update(new: Obj, old: Obj) -> FieldErrors:
     """What a main-resource update of a pod may change (upstream's ValidatePodUpdate)."""
     ns = _as_dict(new.get("spec"))
@@ -321,12 +344,30 @@ class PodStrategy(registry.Strategy):
         return errs
 
     def prepare_for_subresource(self, subresource: str, new: Obj, old: Obj) -> None:
-        """``binding``: the handler already set nodeName and the PodScheduled condition."""
+        """``binding``: the handler already set nodeName and the PodScheduled condition.
+        ``ephemeralcontainers``: only ``spec.ephemeralContainers`` comes from the request;
+        everything else stays as stored (upstream's podEphemeralContainersStrategy)."""
+        if subresource != "ephemeralcontainers":
+            return
+        ephemeral = _as_dict(new.get("spec")).get("ephemeralContainers")
+        md = new.get("metadata")
+        new.clear()
+        new.update(copy.deepcopy(old))
+        if isinstance(md, dict):
+            new["metadata"] = {**new.get("metadata", {}), **{k: md[k] for k in ("uid",) if k in md}}
+        spec = _ensure(new, "spec")
+        if ephemeral is None:
+            spec.pop("ephemeralContainers", None)
+        else:
+            spec["ephemeralContainers"] = ephemeral
+        pod.default_pod_spec(spec)
 
     def validate_subresource(self, subresource: str, new: Obj, old: Obj) -> FieldErrors:
         if subresource == "binding":
             return validation.validate_str_with(dig(new, "spec", "nodeName"), "target.name",
                                                 validation.dns1123_subdomain)
+        if subresource == "ephemeralcontainers":
+            return validate_ephemeral_update(new, old)
         return []
 
     def columns(self) -> list[Column]:
@@ -1346,7 +1387,7 @@ _NO_DELETECOLLECTION = ("create", "delete", "get", "list", "patch", "update", "w
 
 RESOURCES: list[registry.Resource] = [
     _core("Pod", "pods", PodStrategy(), short_names=("po",), categories=("all",),
-          subresources=("binding", "eviction", "log", "exec", "attach", "portforward")),
+          subresources=("binding", "eviction", "log", "exec", "attach", "portforward", "ephemeralcontainers")),
     service.RESOURCE,
     _core("Endpoints", "endpoints", EndpointsStrategy(), short_names=("ep",), singular="endpoints"),
     _core("ConfigMap", "configmaps", ConfigMapStrategy(), short_names=("cm",)),

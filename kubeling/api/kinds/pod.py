@@ -769,10 +769,14 @@ def validate_pod_spec(spec: Any, path: str) -> FieldErrors:
         ("hostname", validation.dns1123_label),
         ("subdomain", validation.dns1123_label),
         ("priorityClassName", validation.dns1123_subdomain),
+        ("runtimeClassName", validation.dns1123_subdomain),
     ):
         if spec.get(key):
             errs += _str_errs(spec[key], f"{path}.{key}", check)
     errs += _validate_tolerations(spec.get("tolerations"), f"{path}.tolerations")
+    if spec.get("overhead") is not None:
+        # Checked as container limits, so errors sit under overhead.limits[...] as upstream reports them.
+        errs += _validate_resources({"limits": spec["overhead"]}, f"{path}.overhead")
     for i, ha in enumerate(_dicts(spec.get("hostAliases"))):
         errs += _ip(ha.get("ip"), f"{path}.hostAliases[{i}].ip")
     for i, rg in enumerate(_dicts(spec.get("readinessGates"))):
@@ -793,6 +797,8 @@ def validate_pod_spec(spec: Any, path: str) -> FieldErrors:
             errs += _nonneg_int(sc.get(k), f"{path}.securityContext.{k}")
         for i, g in enumerate(sc.get("supplementalGroups") or []):
             errs += _nonneg_int(g, f"{path}.securityContext.supplementalGroups[{i}]")
+        errs += validation.validate_sysctls(sc.get("sysctls"), f"{path}.securityContext.sysctls",
+                                            host_network=host_network, host_ipc=bool(spec.get("hostIPC")))
     if host_network and spec.get("hostUsers") is False:
         errs.append(errors.forbidden(f"{path}.hostUsers", "when `hostUsers` is false, `hostNetwork` must be false"))
     return errs

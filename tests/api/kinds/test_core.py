@@ -52,7 +52,8 @@ def test_resource_table(plural, kind, namespaced, short, cats, has_status):
 
 
 def test_subresources_and_scale():
-    assert BY_PLURAL["pods"].subresources == ("binding", "eviction", "log", "exec", "attach", "portforward")
+    assert BY_PLURAL["pods"].subresources == ("binding", "eviction", "log", "exec", "attach", "portforward",
+                                                  "ephemeralcontainers")
     rc = BY_PLURAL["replicationcontrollers"]
     assert rc.subresources == ("scale",) and rc.strategy.tracks_generation
     assert rc.scale.selector({"spec": {"selector": {"b": "2", "a": "1"}}}) == "a=1,b=2"
