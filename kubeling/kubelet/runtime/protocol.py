@@ -88,7 +88,7 @@ class PodSandboxConfig:
     host_aliases: list[tuple[str, list[str]]] = dataclasses.field(default_factory=list)  # (ip, hostnames)
     network: NamespaceMode = NamespaceMode.POD
     ipc: NamespaceMode = NamespaceMode.POD
-    pid: NamespaceMode = NamespaceMode.CONTAINER  # POD (shareProcessNamespace) is not supported yet
+    pid: NamespaceMode = NamespaceMode.CONTAINER  # POD: shareProcessNamespace
     sysctls: dict[str, str] = dataclasses.field(default_factory=dict)
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -155,6 +155,7 @@ class ContainerConfig:
     log_path: str = ""  # relative to the sandbox's log_directory; empty: no log
     stdin: bool = False
     stdin_once: bool = False  # stdin closes when the first attach that used it ends
+    pid_target: str = ""  # a container whose PID namespace this one joins (CRI's TARGET mode: kubectl debug --target)
     tty: bool = False
     resources: Resources = dataclasses.field(default_factory=Resources)
     security: SecurityContext = dataclasses.field(default_factory=SecurityContext)

@@ -132,8 +132,6 @@ class RuncRuntime:
     # ---- sandboxes -------------------------------------------------------------------------
 
     async def run_pod_sandbox(self, config: P.PodSandboxConfig) -> str:
-        if config.pid == P.NamespaceMode.POD:
-            raise P.InvalidArgument("a pod-wide PID namespace (shareProcessNamespace) is not supported yet")
         sandbox_id = secrets.token_hex(32)
         d = self._sandbox_dir(sandbox_id)
         d.mkdir(parents=True)
@@ -150,6 +148,9 @@ class RuncRuntime:
         _write_json(d / "sandbox.json", rec)
         try:
             await sandbox.hold_namespaces(files, hostname)
+            if config.pid == P.NamespaceMode.POD:
+                rec["pid_holder"] = await sandbox.start_pid_holder()
+                _write_json(d / "sandbox.json", rec)
             if "network" in files:
                 if self.network is not None:
                     rec["ip"] = await self.network.setup(sandbox_id, str(files["network"]))
@@ -179,6 +180,8 @@ class RuncRuntime:
             if self.network is not None and rec["network"] == P.NamespaceMode.POD.value:
                 await self.network.teardown(sandbox_id, rec["namespaces"].get("network"))
             rec["network_released"] = True
+        if rec.get("pid_holder"):
+            sandbox.stop_pid_holder(rec["pid_holder"])
         rec["state"] = P.SandboxState.NOTREADY.value
         _write_json(self._sandbox_dir(sandbox_id) / "sandbox.json", rec)
 
@@ -192,6 +195,8 @@ class RuncRuntime:
                     rec["network"] == P.NamespaceMode.POD.value:
                 await self.network.teardown(sandbox_id, rec["namespaces"].get("network"))
             sandbox.release_namespaces({k: pathlib.Path(v) for k, v in rec.get("namespaces", {}).items()})
+            if rec.get("pid_holder"):
+                sandbox.stop_pid_holder(rec["pid_holder"])
         await asyncio.to_thread(sandbox.unmount_shm, d / "shm")
         shutil.rmtree(d, ignore_errors=True)
 
@@ -247,7 +252,8 @@ class RuncRuntime:
                       "/etc/hostname": str(sd / "hostname")}
             mounts["/dev/shm"] = str(sd / "shm") if sb["ipc"] == P.NamespaceMode.POD.value else "/dev/shm"
             oci = spec.build(rootfs=root, image_config=image.config, config=config, sandbox=sandbox_config,
-                             hostname=sb["hostname"], namespaces=sb["namespaces"], sandbox_mounts=mounts,
+                             hostname=sb["hostname"], namespaces={**sb["namespaces"], **self._pid_namespace(sb, config)},
+                             sandbox_mounts=mounts,
                              cgroups_path=f"/kubeling/{container_id}")
             _write_json(d / "config.json", oci)
             await self._launch_shim(container_id, d, log_path, rec)
@@ -255,6 +261,18 @@ class RuncRuntime:
             await self.remove_container(container_id)
             raise
         return container_id
+
+    def _pid_namespace(self, sb: dict[str, Any], config: P.ContainerConfig) -> dict[str, str]:
+        """The PID namespace to join: a target container's (kubectl debug --target), the pod's
+        (shareProcessNamespace), or none (the container's own, or the host's)."""
+        if config.pid_target:
+            target = self._container_record(config.pid_target)
+            if self._status(target).state != P.ContainerState.RUNNING:
+                raise P.InvalidArgument(f"target container {config.pid_target} is not running")
+            return {"pid": f"/proc/{target['pid']}/ns/pid"}
+        if sb.get("pid_holder"):
+            return {"pid": sandbox.pid_holder_path(sb["pid_holder"])}
+        return {}
 
     async def _launch_shim(self, container_id: str, d: pathlib.Path, log_path: str, rec: dict[str, Any]) -> None:
         opts = {

@@ -8,6 +8,14 @@ its file; containers then join them through the OCI spec's
 ``namespaces[].path``. Unmounting the files (and the last container leaving)
 frees them. Files: ``hosts``, ``resolv.conf``, ``hostname`` and a ``shm``
 tmpfs (the pod's /dev/shm, shared as the IPC namespace is).
+
+A PID namespace cannot be held that way: once its first process (its init)
+is gone, nothing can join it. So a pod-wide one (``shareProcessNamespace``)
+is held by a process, as upstream's pause container does: ``catatonit -P``
+(Debian's ``catatonit``, an init made to pause and reap zombies) runs as PID 1
+of a new PID namespace, detached from the agent so it outlives restarts;
+containers join ``/proc/<its pid>/ns/pid``, and killing it ends every process
+of the namespace.
 """
 
 from __future__ import annotations
@@ -17,6 +25,9 @@ import contextlib
 import os
 import pathlib
 import shutil
+import signal
+import subprocess
+import sys
 
 from kubeling.kubelet import mount
 from kubeling.kubelet.runtime import protocol
@@ -43,6 +54,59 @@ async def hold_namespaces(files: dict[str, pathlib.Path], hostname: str) -> None
     if proc.returncode != 0:
         release_namespaces(files)
         raise protocol.RuntimeError_(f"creating the sandbox namespaces: {err.decode(errors='replace').strip()}")
+
+
+# Run as `python -I -S -c PID_HOLDER <catatonit>`: unshare(CLONE_NEWPID) applies to the caller's
+# next child, which becomes the namespace's PID 1; the launcher prints its host pid and exits, so
+# the holder is re-parented away from the agent (nothing of the agent's to reap).
+PID_HOLDER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x20000000) != 0:
+    sys.exit("unshare(CLONE_NEWPID): " + os.strerror(ctypes.get_errno()))
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.execv(sys.argv[1], [sys.argv[1], "-P"])
+print(pid)
+"""
+
+
+def _ns_inode(pid: int) -> int:
+    return os.stat(f"/proc/{pid}/ns/pid").st_ino
+
+
+async def start_pid_holder() -> dict[str, int]:
+    """A new PID namespace with its init; returns ``{"pid": host pid, "ino": namespace inode}``."""
+    catatonit = shutil.which("catatonit")
+    if catatonit is None:
+        raise protocol.RuntimeError_("a pod-wide PID namespace (shareProcessNamespace) needs catatonit: "
+                                     "apt-get install catatonit")
+    proc = await asyncio.to_thread(subprocess.run, [sys.executable, "-I", "-S", "-c", PID_HOLDER, catatonit],
+                                   stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise protocol.RuntimeError_(f"creating the pod's PID namespace: {proc.stderr.decode(errors='replace')}")
+    pid = int(proc.stdout)
+    return {"pid": pid, "ino": _ns_inode(pid)}
+
+
+def pid_holder_path(holder: dict[str, int]) -> str:
+    """The namespace file to join, after checking the pid still is that holder (pids are reused)."""
+    try:
+        if _ns_inode(holder["pid"]) == holder["ino"]:
+            return f"/proc/{holder['pid']}/ns/pid"
+    except OSError:
+        pass
+    raise protocol.RuntimeError_("the pod's PID namespace is gone (its holder process exited)")
+
+
+def stop_pid_holder(holder: dict[str, int]) -> None:
+    with contextlib.suppress(protocol.RuntimeError_, ProcessLookupError):
+        pid_holder_path(holder)
+        os.kill(holder["pid"], signal.SIGKILL)
 
 
 def release_namespaces(files: dict[str, pathlib.Path]) -> None:

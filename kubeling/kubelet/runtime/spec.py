@@ -194,7 +194,9 @@ def build(*, rootfs: pathlib.Path, image_config: dict[str, Any], config: protoco
         mounts.append({"destination": m.container_path, "type": "bind", "source": m.host_path,
                        "options": ["rbind", prop] + (["ro"] if m.readonly else ["rw"])})
     ns: list[dict[str, str]] = [{"type": "mount"}]
-    if sandbox.pid != protocol.NamespaceMode.NODE:
+    if "pid" in namespaces:  # the pod's (shareProcessNamespace) or a target container's
+        ns.append({"type": "pid", "path": namespaces["pid"]})
+    elif sandbox.pid != protocol.NamespaceMode.NODE:
         ns.append({"type": "pid"})
     host_network = sandbox.network == protocol.NamespaceMode.NODE
     for kind in ("network", "ipc", "uts"):
