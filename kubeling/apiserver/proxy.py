@@ -13,6 +13,17 @@ the subprotocols the client offered, accepts the client with the one the
 kubelet chose, and relays messages both ways unchanged (so every protocol the
 kubelet speaks passes through).
 
+Older kubectl speaks SPDY/3.1 instead: an ``Upgrade: SPDY/3.1`` request naming
+the stream protocol versions it knows in ``X-Stream-Protocol-Version``
+(``v4.channel.k8s.io`` … for exec and attach, ``portforward.k8s.io``), then a
+SPDY session on the bare connection. The API server stays a byte tunnel and
+leaves SPDY to the kubelet, which then has one implementation of it: it opens
+the kubelet's WebSocket offering ``SPDY/3.1+<version>`` for each version the
+client named (the subprotocol kubectl 1.31+ itself uses for port-forward),
+answers the client 101 with the version the kubelet chose once the kubelet
+has accepted (so a refusal still reaches the client as an error Status), and
+relays the connection's raw bytes as binary messages both ways.
+
 ``serve_cert`` signs a kubelet serving certificate for a node (its name and
 addresses as SANs) for callers in ``system:nodes`` (agents, joined with the
 node token) or ``system:masters`` (the in-process agent), as k3s does.
@@ -32,7 +43,7 @@ import ssl
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import http_writer, web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -51,6 +62,11 @@ CLIENT_CN = "kube-apiserver-kubelet-client"
 SERVING_DAYS = 365
 DEFAULT_KUBELET_PORT = 10250
 LOG_WS_PROTOCOLS = ("binary.k8s.io", "base64.binary.k8s.io")
+# SPDY/3.1 clients (kubectl up to 1.29 for exec/attach/cp, 1.30 for port-forward).
+SPDY_UPGRADE = "SPDY/3.1"
+STREAM_PROTOCOL_HEADER = "X-Stream-Protocol-Version"
+TUNNEL_PREFIX = "SPDY/3.1+"
+EXEC_V1, PORTFORWARD_V1 = "channel.k8s.io", "portforward.k8s.io"  # what a client naming no version gets
 LOG_PARAMS = ("follow", "previous", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "limitBytes")
 
 
@@ -129,10 +145,13 @@ class KubeletProxy:
             if request.headers.get("Upgrade", "").lower() == "websocket":
                 return await self._log_ws(request, base + path, params)
             return await self._proxy_get(request, base + path, params)
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            raise errors.APIError(400, "BadRequest", "Upgrade request required: this server speaks WebSockets "
-                                  "(v5.channel.k8s.io, v4.channel.k8s.io, SPDY/3.1+portforward.k8s.io) only")
-        return await self._proxy_ws(request, base + path, params)
+        upgrade = request.headers.get("Upgrade", "").strip().lower()
+        if upgrade == "websocket":
+            return await self._proxy_ws(request, base + path, params)
+        if upgrade == SPDY_UPGRADE.lower() and "upgrade" in [t.lower() for t in _tokens(request.headers.getall("Connection", []))]:
+            return await self._proxy_spdy(request, base + path, params,
+                                          default=PORTFORWARD_V1 if sub == "portforward" else EXEC_V1)
+        raise errors.APIError(400, "BadRequest", "Upgrade request required")
 
     async def get_json(self, node_name: str, path: str, *, timeout: float = 10.0) -> Obj:
         """GET a JSON document from a node's kubelet (``/stats/summary`` for the metrics API)."""
@@ -224,6 +243,123 @@ class KubeletProxy:
             await upstream.close()
             await ws.close()
         return ws
+
+    async def _proxy_spdy(self, request: web.Request, url: str, params: list[tuple[str, str]], *,
+                          default: str) -> web.StreamResponse:
+        """A SPDY/3.1 client: tunnel its connection to the kubelet (see the module docstring)."""
+        offered = _tokens(request.headers.getall(STREAM_PROTOCOL_HEADER, [])) or [default]
+        try:
+            upstream = await self.session().ws_connect(url, params=params, max_msg_size=0, autoping=True,
+                                                       protocols=[TUNNEL_PREFIX + v for v in offered])
+        except aiohttp.WSServerHandshakeError as exc:
+            raise errors.APIError(exc.status if 400 <= exc.status < 500 else 500,
+                                  "BadRequest" if exc.status == 400 else "InternalError",
+                                  f"the kubelet refused the stream: {exc.message}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise errors.APIError(502, "InternalError", f"error dialing the kubelet: {exc}") from exc
+        chosen = upstream.protocol or ""
+        if not chosen.startswith(TUNNEL_PREFIX):
+            await upstream.close()
+            raise errors.APIError(400, "BadRequest", f"unable to upgrade: unable to negotiate protocol: client "
+                                                     f"supports {offered}, the kubelet none of them")
+        transport = request.transport
+        if transport is None:
+            await upstream.close()
+            raise ConnectionResetError("the client went away")
+        # Hijacking the connection. aiohttp's HTTP parser switches protocols only for
+        # "websocket" (and "tcp"), so after a SPDY upgrade request it would go on parsing
+        # the session's frames as further HTTP requests. RequestHandler.set_parser() is the
+        # hook WebSocketResponse itself uses to take over the bytes that follow a request:
+        # once a payload parser is set, every byte read goes to it instead of the HTTP
+        # parser. It is set before the 101 goes out, so not one byte of the session can
+        # reach the HTTP parser (the client opens its streams only after reading the 101).
+        # The alternative, a low-level aiohttp server of our own, would bypass the
+        # authentication and routing that got the request here.
+        incoming = _RawReader(transport)
+        request.protocol.set_parser(incoming)  # type: ignore[arg-type]  # duck-types WebSocketReader
+        resp = web.StreamResponse(status=101, headers={"Connection": "Upgrade", "Upgrade": SPDY_UPGRADE,
+                                                       STREAM_PROTOCOL_HEADER: chosen[len(TUNNEL_PREFIX):]})
+        resp.force_close()  # the connection belongs to the session now; never back to HTTP
+        try:
+            await resp.prepare(request)
+            writer = http_writer.StreamWriter(request.protocol, asyncio.get_running_loop())
+            await _relay_raw(incoming, writer, upstream)
+        finally:
+            await upstream.close()
+            transport.close()  # flushes what is buffered, then closes
+        return resp
+
+
+class _RawReader:
+    """The bytes a hijacked client connection sends, as a queue (what set_parser() feeds).
+
+    Reading pauses while more than ``HIGH_WATER`` bytes wait, so a fast client
+    cannot fill our memory faster than the kubelet takes it."""
+
+    HIGH_WATER = 1 << 20
+
+    def __init__(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._chunks: asyncio.Queue[bytes] = asyncio.Queue()
+        self._size = 0
+        self._paused = False
+        self._eof = False
+
+    # The payload-parser interface of aiohttp's RequestHandler.
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if data and not self._eof:
+            self._chunks.put_nowait(bytes(data))
+            self._size += len(data)
+            if self._size > self.HIGH_WATER and not self._paused and isinstance(self._transport, asyncio.ReadTransport):
+                self._paused = True
+                self._transport.pause_reading()
+        return False, b""
+
+    def feed_eof(self) -> None:
+        if not self._eof:
+            self._eof = True
+            self._chunks.put_nowait(b"")
+
+    async def read(self) -> bytes:
+        """The next bytes; ``b""`` once the client has closed the connection."""
+        chunk = await self._chunks.get()
+        self._size -= len(chunk)
+        if self._paused and self._size <= self.HIGH_WATER // 2 and isinstance(self._transport, asyncio.ReadTransport):
+            self._paused = False
+            with contextlib.suppress(RuntimeError, AttributeError):
+                self._transport.resume_reading()
+        if not chunk:
+            self._chunks.put_nowait(b"")  # stays at EOF
+        return chunk
+
+
+async def _relay_raw(client: _RawReader, writer: http_writer.StreamWriter,
+                     kubelet: aiohttp.ClientWebSocketResponse) -> None:
+    """Client bytes to the kubelet as binary messages, the kubelet's messages back as bytes."""
+
+    async def up() -> None:
+        while chunk := await client.read():
+            await kubelet.send_bytes(chunk)
+
+    async def down() -> None:
+        async for msg in kubelet:
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                break
+            await writer.write(msg.data)
+        await writer.drain()
+
+    tasks = [asyncio.create_task(up()), asyncio.create_task(down())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _tokens(values: list[str]) -> list[str]:
+    """Comma-separated header values, over every line of the header, in order."""
+    return [t.strip() for v in values for t in v.split(",") if t.strip()]
 
 
 async def _relay(client: web.WebSocketResponse, kubelet: aiohttp.ClientWebSocketResponse) -> None:

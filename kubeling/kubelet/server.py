@@ -36,7 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from kubeling.client import rest
-from kubeling.kubelet import logs, podsync, portforward, stats, streaming
+from kubeling.kubelet import logs, podsync, portforward, spdyexec, stats, streaming
 from kubeling.kubelet.runtime import protocol as cri
 from kubeling.lib import pki
 
@@ -81,6 +81,10 @@ def ssl_context(tls_dir: pathlib.Path) -> ssl.SSLContext:
 def _truthy(v: str | None) -> bool:
     return (v or "").lower() in ("1", "true", "yes")
 
+
+def _stream_server(ws: web.WebSocketResponse) -> Callable[..., Awaitable[None]]:
+    """Who serves an exec or attach: SPDY/3.1 tunnelled by the API server (kubectl up to 1.29), or channels."""
+    return spdyexec.serve_exec if ws.ws_protocol in spdyexec.PROTOCOLS else streaming.serve_exec
 
 async def _healthz(_request: web.Request) -> web.Response:
     return web.Response(text="ok")
@@ -165,7 +169,8 @@ class KubeletServer:
 
     @staticmethod
     def _spec(pod: Obj, name: str) -> Obj:
-        for c in (pod.get("spec") or {}).get("containers", []) + (pod.get("spec") or {}).get("initContainers", []):
+        spec = pod.get("spec") or {}
+        for c in [c for kind in ("containers", "initContainers", "ephemeralContainers") for c in spec.get(kind) or []]:
             if c.get("name") == name:
                 return dict(c)
         raise HTTPError(400, f"container {name} is not valid for pod {pod['metadata']['name']}")
@@ -247,7 +252,8 @@ class KubeletServer:
         target = runs[-1]
         tty, stdin = _truthy(q.get("tty")), _truthy(q.get("stdin"))
         stdout, stderr = _truthy(q.get("stdout")), _truthy(q.get("stderr"))
-        ws = web.WebSocketResponse(protocols=streaming.PROTOCOLS, max_msg_size=0, autoping=True)
+        ws = web.WebSocketResponse(protocols=streaming.PROTOCOLS + spdyexec.PROTOCOLS, max_msg_size=0,
+                                   autoping=True)
         if verb == "exec":
             cmd = q.getall("command", [])
             if not cmd:
@@ -258,7 +264,7 @@ class KubeletServer:
             except BaseException:
                 await session.close()
                 raise
-            await streaming.serve_exec(ws, session, list(cmd), stdin=stdin, stdout=stdout, stderr=stderr and not tty)
+            await _stream_server(ws)(ws, session, list(cmd), stdin=stdin, stdout=stdout, stderr=stderr and not tty)
             return ws
 
         # Attach: the container's own stdio, through its shim. Input counts only if the
@@ -272,8 +278,8 @@ class KubeletServer:
         except BaseException:
             await attached.close()
             raise
-        await streaming.serve_exec(ws, attached, ["attach"], stdin=stdin, stdout=stdout,
-                                   stderr=stderr and not attached.tty)
+        await _stream_server(ws)(ws, attached, ["attach"], stdin=stdin, stdout=stdout,
+                                 stderr=stderr and not attached.tty)
         return ws
 
     # ---- port forward --------------------------------------------------------------------
