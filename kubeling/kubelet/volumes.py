@@ -9,7 +9,9 @@ upstream's AtomicWriter does it, so a running container never sees half an
 update: the files go into a fresh timestamped directory, a ``..data`` symlink
 is swapped to it with one rename, and each key is a symlink through
 ``..data``. Calling ``materialize`` again on a running pod is how updates
-reach it.
+reach it; an unchanged payload is left alone. With a pod ``fsGroup`` these
+volumes belong to that group, which can always read them (files at least
+0440, directories setgid), as upstream's volume ownership does.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import dataclasses
 import os
 import pathlib
 import shutil
+import stat
 import time
 from typing import Any
 
@@ -52,8 +55,11 @@ def _mode(item: Obj, default: int) -> int:
 
 
 def _atomic_write(target: pathlib.Path, files: dict[str, tuple[bytes, int]], gid: int | None = None) -> None:
-    """``gid``: the pod's fsGroup, which then owns the files (as upstream's volume ownership)."""
+    """``gid``: the pod's fsGroup, which then owns the volume (see :func:`_own`).
+    A payload equal to what the volume holds is not written again."""
     target.mkdir(parents=True, exist_ok=True)
+    if _unchanged(target, files, gid):
+        return
     data_dir = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.time_ns() % 10**9}"
     data_dir.mkdir()
     for rel, (content, mode) in files.items():
@@ -61,10 +67,9 @@ def _atomic_write(target: pathlib.Path, files: dict[str, tuple[bytes, int]], gid
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         os.chmod(path, mode)
-        if gid is not None:
-            os.chown(path, -1, gid)
-            for parent in path.relative_to(data_dir).parents:
-                os.chown(data_dir / parent, -1, gid)
+    if gid is not None:
+        # Before the swap, so a container never sees files without the group's access.
+        _own(data_dir, gid)
     link = target / "..data"
     tmp = target / "..data_tmp"
     tmp.unlink(missing_ok=True)
@@ -82,6 +87,55 @@ def _atomic_write(target: pathlib.Path, files: dict[str, tuple[bytes, int]], gid
         entry.unlink()  # a key that went away
     if old and old != data_dir.name:
         shutil.rmtree(target / old, ignore_errors=True)
+    if gid is not None:
+        _own_entry(target, gid)
+        for entry in target.iterdir():
+            if entry.is_symlink():
+                os.lchown(entry, -1, gid)
+
+
+def _unchanged(target: pathlib.Path, files: dict[str, tuple[bytes, int]], gid: int | None) -> bool:
+    link = target / "..data"
+    if not link.is_symlink():
+        return False
+    data_dir = target / os.readlink(link)
+    present = {os.path.relpath(os.path.join(d, n), data_dir) for d, _, names in os.walk(data_dir) for n in names}
+    if present != set(files):
+        return False
+    tops = {rel.split("/", 1)[0] for rel in files}
+    if {e.name for e in target.iterdir() if not e.name.startswith("..")} != tops:
+        return False
+    for rel, (content, mode) in files.items():
+        st = os.lstat(data_dir / rel)
+        want = mode | _FILE_MASK if gid is not None else mode
+        if stat.S_IMODE(st.st_mode) != want or (gid is not None and st.st_gid != gid):
+            return False
+        if (data_dir / rel).read_bytes() != content:
+            return False
+    return True
+
+
+# Upstream's volume ownership for its read-only volume kinds (configMap, secret,
+# downwardAPI, projected): the fsGroup owns everything, files gain group read,
+# directories group read+search and setgid.
+_FILE_MASK = 0o440
+_DIR_MASK = 0o2550
+
+
+def _own(root: pathlib.Path, gid: int) -> None:
+    _own_entry(root, gid)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            _own_entry(pathlib.Path(dirpath) / name, gid)
+
+
+def _own_entry(path: pathlib.Path, gid: int) -> None:
+    os.lchown(path, -1, gid)
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return
+    mask = _DIR_MASK if stat.S_ISDIR(st.st_mode) else _FILE_MASK
+    os.chmod(path, stat.S_IMODE(st.st_mode) | mask)
 
 
 def _key_files(data: dict[str, bytes], items: list[Obj] | None, default_mode: int,
@@ -127,7 +181,9 @@ def _secret_files(src: Obj, sources: Sources, default_mode: int) -> dict[str, tu
 def _downward_files(pod: Obj, src: Obj, default_mode: int,
                     node_allocatable: Obj | None = None) -> dict[str, tuple[bytes, int]]:
     out: dict[str, tuple[bytes, int]] = {}
-    containers = {c["name"]: c for c in (pod.get("spec") or {}).get("containers") or []}
+    spec = pod.get("spec") or {}
+    # resourceFieldRef may name an init container too
+    containers = {c["name"]: c for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])}
     for item in src.get("items") or []:
         if item.get("fieldRef"):
             value = containerconfig.field_value(pod, item["fieldRef"].get("fieldPath", ""))

@@ -119,7 +119,7 @@ def test_volume_default_modes_and_fs_group(tmp_path: pathlib.Path) -> None:
     sources = volumes.Sources(configmaps={"cm": {"data": {"k": "v"}}})
     paths = volumes.materialize(pod, tmp_path, sources)
     cm = os.stat(pathlib.Path(paths["cm"]) / "k")
-    assert stat.S_IMODE(cm.st_mode) == 0o400 and cm.st_gid == 1234
+    assert stat.S_IMODE(cm.st_mode) == 0o440 and cm.st_gid == 1234  # fsGroup adds group read, as upstream
     dw = os.stat(pathlib.Path(paths["dw"]) / "name")
     assert stat.S_IMODE(dw.st_mode) == 0o440 and dw.st_gid == 1234
     ed = os.stat(paths["ed"])
