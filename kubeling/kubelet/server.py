@@ -11,6 +11,11 @@ Paths, as upstream's kubelet serves them::
     GET       /stats/summary                                  (kubeling.kubelet.stats)
     GET       /healthz
 
+Every stream is a WebSocket: the channel protocols (``streaming``), or, for
+clients that speak SPDY/3.1 to the API server, a ``SPDY/3.1+<version>``
+subprotocol whose messages carry that client's SPDY session, byte for byte
+(``spdyexec``, ``portforward``).
+
 Only callers with a client certificate from the cluster CA get in (the TLS
 handshake asks for one and checks it), and of those only the API server's
 kubelet client (``O=system:masters``) may use the endpoints.
