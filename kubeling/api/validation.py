@@ -455,3 +455,52 @@ def validate_quantity(value: Any, path: str, *, nonnegative: bool = True) -> Fie
     if nonnegative and q < 0:
         return [errors.invalid_value(path, value, "must be greater than or equal to 0")]
     return []
+
+
+# ---- sysctls -------------------------------------------------------------------
+
+_SYSCTL_SEGMENT_FMT = r"[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+_SYSCTL_FMT = rf"^({_SYSCTL_SEGMENT_FMT}[\./])*{_SYSCTL_SEGMENT_FMT}$"
+_SYSCTL_RE = re.compile(_SYSCTL_FMT)
+SYSCTL_MAX = 253
+
+
+def sysctl_namespace(name: str) -> str:
+    """Which namespace a (namespaced) sysctl belongs to: "net", "ipc" or ""."""
+    name = name.replace("/", ".")
+    if name.startswith("net."):
+        return "net"
+    if name.startswith(("kernel.shm", "kernel.msg", "fs.mqueue.")) or name == "kernel.sem":
+        return "ipc"
+    return ""
+
+
+def validate_sysctls(sysctls: Any, path: str, *, host_network: bool = False, host_ipc: bool = False) -> FieldErrors:
+    """``securityContext.sysctls`` of a pod: names that look like sysctls
+    (dots or slashes between lower-case segments), no duplicates, and none of
+    a namespace the pod shares with the host."""
+    if sysctls is None:
+        return []
+    if not isinstance(sysctls, list):
+        return [errors.type_invalid(path, sysctls, "must be a list")]
+    errs: FieldErrors = []
+    seen: set[str] = set()
+    for i, s in enumerate(sysctls):
+        p = f"{path}[{i}].name"
+        name = s.get("name") if isinstance(s, dict) else None
+        if not name:
+            errs.append(errors.required(p, ""))
+            continue
+        if not isinstance(name, str) or len(name) > SYSCTL_MAX or not _SYSCTL_RE.match(name):
+            errs.append(errors.invalid_value(p, name, f"must have at most {SYSCTL_MAX} characters and match "
+                                                      f"regex {_SYSCTL_FMT}"))
+            continue
+        if name in seen:
+            errs.append(errors.duplicate(p, name))
+        seen.add(name)
+        kind = sysctl_namespace(name)
+        if kind == "net" and host_network:
+            errs.append(errors.invalid_value(p, name, "may not be specified when 'hostNetwork' is true"))
+        elif kind == "ipc" and host_ipc:
+            errs.append(errors.invalid_value(p, name, "may not be specified when 'hostIPC' is true"))
+    return errs
