@@ -14,6 +14,16 @@ with pyroute2.
   (the cluster CIDR) is masqueraded by an nftables table of our own
   (``ip kubeling_<bridge>``), and IPv4 forwarding is switched on.
 * MTUs follow the host interface that carries the default route.
+* Host ports (the CNI portmap plugin's role): a container port with a
+  ``hostPort`` is DNATed from that port of the node's own addresses (or of
+  ``hostIP`` only) to the pod, for traffic arriving from outside and from the
+  node itself. The mappings are elements of two nftables maps (keyed by
+  protocol and port, or by address, protocol and port), so adding or removing
+  a pod's is one element operation; a mapping on 127.0.0.1 needs
+  ``route_localnet`` on the bridge and a masquerade of loopback sources, as
+  portmap does. The elements each sandbox added are kept in
+  ``hostports.json`` beside the allocator's state, so teardown removes exactly
+  those, also after a restart.
 
 All netlink work is synchronous and short; the async methods run it in a thread.
 """
@@ -35,6 +45,8 @@ from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+
+from kubeling.kubelet.runtime.protocol import PortMapping
 
 DEFAULT_BRIDGE = "kubeling0"
 
@@ -107,20 +119,27 @@ class BridgeNetwork:
     # ---- addresses -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _ipam(self) -> Iterator[dict[str, Any]]:
-        path = self.state_dir / "ipam.json"
+    def _state(self, name: str) -> Iterator[dict[str, Any]]:
+        """A JSON state file of ours, read and written back under the node's network lock."""
+        path = self.state_dir / name
         with open(self.state_dir / "lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 state = json.loads(path.read_text()) if path.exists() else {}
             except ValueError:
                 state = {}
-            if state.get("cidr") != str(self.net):
-                state = {"cidr": str(self.net), "last": "", "allocated": {}}
             yield state
-            tmp = path.with_name("ipam.json.tmp")
+            tmp = path.with_name(name + ".tmp")
             tmp.write_text(json.dumps(state))
             os.replace(tmp, path)
+
+    @contextlib.contextmanager
+    def _ipam(self) -> Iterator[dict[str, Any]]:
+        with self._state("ipam.json") as state:
+            if state.get("cidr") != str(self.net):
+                state.clear()
+                state.update({"cidr": str(self.net), "last": "", "allocated": {}})
+            yield state
 
     def allocate(self, sandbox_id: str) -> ipaddress.IPv4Address:
         with self._ipam() as state:
@@ -182,6 +201,8 @@ class BridgeNetwork:
             return
         await asyncio.to_thread(self._ensure_bridge_sync)
         pathlib.Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        # A host port on 127.0.0.1 is DNATed onto the bridge: loopback sources must be routable there.
+        pathlib.Path(f"/proc/sys/net/ipv4/conf/{self.bridge}/route_localnet").write_text("1\n")
         # Recreate the table as a whole, so the rules are exactly these.
         await self._nft(f"""
 table ip {self.table}
@@ -190,6 +211,21 @@ table ip {self.table} {{
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
         ip saddr {self.net} ip daddr != {self.nat_exclude} oifname != "{self.bridge}" masquerade
+        ip saddr 127.0.0.0/8 oifname "{self.bridge}" masquerade
+    }}
+    map hostports {{ type inet_proto . inet_service : ipv4_addr . inet_service; }}
+    map hostports_ip {{ type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }}
+    chain hostports_dnat {{
+        dnat to ip daddr . meta l4proto . th dport map @hostports_ip
+        dnat to meta l4proto . th dport map @hostports
+    }}
+    chain prerouting {{
+        type nat hook prerouting priority dstnat; policy accept;
+        fib daddr type local jump hostports_dnat
+    }}
+    chain output {{
+        type nat hook output priority -100; policy accept;
+        fib daddr type local jump hostports_dnat
     }}
     chain forward {{
         type filter hook forward priority filter; policy accept;
@@ -198,6 +234,11 @@ table ip {self.table} {{
     }}
 }}
 """)
+        # The table was made anew: the host ports of the pods that still run go back in.
+        with self._state("hostports.json") as state:
+            kept = [e for elements in state.values() for e in elements]
+        if kept:
+            await self._nft("".join(f"add element ip {self.table} {m} {{ {e} }}\n" for m, e in kept))
         self._node_ready = True
 
     def _ensure_bridge_sync(self) -> None:
@@ -223,16 +264,48 @@ table ip {self.table} {{
     def host_ifname(sandbox_id: str) -> str:
         return "kl" + sandbox_id[:13]  # interface names are at most 15 characters
 
-    async def setup(self, sandbox_id: str, netns: str) -> str:
-        """Wire the sandbox's namespace to the bridge; returns the pod IP."""
+    async def setup(self, sandbox_id: str, netns: str, port_mappings: list[PortMapping] | None = None) -> str:
+        """Wire the sandbox's namespace to the bridge and map its host ports; returns the pod IP."""
         await self.ensure_node()
         ip = await asyncio.to_thread(self.allocate, sandbox_id)
         try:
             await asyncio.to_thread(self._setup_sync, sandbox_id, netns, ip)
+            if port_mappings:
+                await self._map_host_ports(sandbox_id, str(ip), port_mappings)
         except BaseException:
             await self.teardown(sandbox_id, netns)
             raise
         return str(ip)
+
+    # ---- host ports ------------------------------------------------------------------------
+
+    @staticmethod
+    def _hostport_elements(pod_ip: str, mappings: list[PortMapping]) -> list[list[str]]:
+        out = []
+        for m in mappings:
+            proto = m.protocol.lower()
+            if proto not in ("tcp", "udp", "sctp") or not 0 < m.host_port < 65536:
+                raise NetworkError(f"unsupported host port mapping {m}")
+            target = f"{pod_ip} . {m.container_port}"
+            if m.host_ip and m.host_ip != "0.0.0.0":
+                out.append(["hostports_ip", f"{ipaddress.IPv4Address(m.host_ip)} . {proto} . {m.host_port} : {target}"])
+            else:
+                out.append(["hostports", f"{proto} . {m.host_port} : {target}"])
+        return out
+
+    async def _map_host_ports(self, sandbox_id: str, pod_ip: str, mappings: list[PortMapping]) -> None:
+        elements = self._hostport_elements(pod_ip, mappings)
+        with self._state("hostports.json") as state:
+            state[sandbox_id] = elements
+        await self._nft("".join(f"add element ip {self.table} {m} {{ {e} }}\n" for m, e in elements))
+
+    async def _unmap_host_ports(self, sandbox_id: str) -> None:
+        with self._state("hostports.json") as state:
+            elements = state.pop(sandbox_id, [])
+        for m, e in elements:
+            key = e.split(" : ")[0]
+            with contextlib.suppress(NetworkError):  # already gone (a flushed table)
+                await self._nft(f"delete element ip {self.table} {m} {{ {key} }}\n")
 
     def _setup_sync(self, sandbox_id: str, netns: str, ip: ipaddress.IPv4Address) -> None:
         host_if = self.host_ifname(sandbox_id)
@@ -259,5 +332,6 @@ table ip {self.table} {{
                 for idx in ipr.link_lookup(ifname=self.host_ifname(sandbox_id)):
                     with contextlib.suppress(NetlinkError):
                         ipr.link("del", index=idx)
+        await self._unmap_host_ports(sandbox_id)
         await asyncio.to_thread(work)
         await asyncio.to_thread(self.release, sandbox_id)

@@ -80,6 +80,15 @@ class DNSConfig:
 
 
 @dataclasses.dataclass
+class PortMapping:
+    """A container port published on the node (``hostPort``), CRI's PortMapping."""
+    protocol: str  # TCP, UDP or SCTP
+    container_port: int
+    host_port: int
+    host_ip: str = ""  # empty: every address of the node
+
+
+@dataclasses.dataclass
 class PodSandboxConfig:
     metadata: PodSandboxMetadata
     hostname: str = ""
@@ -90,6 +99,7 @@ class PodSandboxConfig:
     ipc: NamespaceMode = NamespaceMode.POD
     pid: NamespaceMode = NamespaceMode.CONTAINER  # POD: shareProcessNamespace
     sysctls: dict[str, str] = dataclasses.field(default_factory=dict)
+    port_mappings: list[PortMapping] = dataclasses.field(default_factory=list)
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
 

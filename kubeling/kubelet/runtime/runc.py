@@ -48,7 +48,7 @@ EXEC_OUTPUT_LIMIT = 16 << 20
 
 
 class PodNetwork(Protocol):
-    async def setup(self, sandbox_id: str, netns: str) -> str: ...
+    async def setup(self, sandbox_id: str, netns: str, port_mappings: list[P.PortMapping] | None = None) -> str: ...
 
     async def teardown(self, sandbox_id: str, netns: str | None) -> None: ...
 
@@ -153,7 +153,7 @@ class RuncRuntime:
                 _write_json(d / "sandbox.json", rec)
             if "network" in files:
                 if self.network is not None:
-                    rec["ip"] = await self.network.setup(sandbox_id, str(files["network"]))
+                    rec["ip"] = await self.network.setup(sandbox_id, str(files["network"]), config.port_mappings)
                 else:
                     await asyncio.to_thread(networklib.loopback_up, str(files["network"]))
             if config.ipc == P.NamespaceMode.POD:

@@ -130,7 +130,7 @@ def unmount_shm(path: pathlib.Path) -> None:
 
 def hosts_file(*, ip: str, hostname: str, aliases: list[tuple[str, list[str]]]) -> str:
     lines = [
-        "# Kubernetes-managed hosts file (kubeling).",
+        "# Kubernetes-managed hosts file.",
         "127.0.0.1\tlocalhost",
         "::1\tlocalhost ip6-localhost ip6-loopback",
         "fe00::0\tip6-localnet",
