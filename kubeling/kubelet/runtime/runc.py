@@ -1,5 +1,6 @@
 """The real runtime: pod sandboxes of held namespaces and containers run by
-``runc``, each watched by a small shim process (see ``shim.py``).
+``runc``, each watched by a small shim process (see ``shim.py``), forked by the
+agent's shim zygote (``shimlauncher``).
 
 Layout under the data dir::
 
@@ -33,15 +34,21 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 from typing import Any, Protocol
 
 from kubeling.kubelet import network as networklib
 from kubeling.kubelet.images import rootfs as rootfslib
 from kubeling.kubelet.images import store as storelib
-from kubeling.kubelet.runtime import attachstream, execstream, netnssocket, protocol, sandbox, shim, spec
+from kubeling.kubelet.runtime import (
+    attachstream,
+    execstream,
+    netnssocket,
+    protocol,
+    sandbox,
+    shimlauncher,
+    spec,
+)
 
 P = protocol
 EXEC_OUTPUT_LIMIT = 16 << 20
@@ -79,6 +86,7 @@ class RuncRuntime:
         self.containers_dir = self.data_dir / "containers"
         for d in (self.state_root, self.netns_dir, self.sandboxes_dir, self.containers_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self.shims = shimlauncher.ShimLauncher()
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -282,17 +290,7 @@ class RuncRuntime:
             "oom_files": [f"/sys/fs/cgroup/memory/kubeling/{container_id}/memory.oom_control",
                           f"/sys/fs/cgroup/kubeling/{container_id}/memory.events"],
         }
-        # subprocess.run in a thread, not the event loop's subprocess support:
-        # under uvloop (libuv's spawn) `runc create` below the shim never
-        # completes, while a plain fork/exec works on every loop.
-        proc = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-I", "-S", shim.__file__, json.dumps(opts)],
-            stdin=subprocess.DEVNULL, capture_output=True, cwd=str(d), check=False)
-        out, err = proc.stdout, proc.stderr
-        try:
-            report = json.loads(out)
-        except ValueError:
-            report = {"error": err.decode(errors="replace").strip() or "the shim failed"}
+        report = await self.shims.launch(opts)
         if "pid" not in report:
             raise P.RuntimeError_(f"creating container: {report.get('error')}")
         rec["pid"] = report["pid"]
@@ -318,9 +316,10 @@ class RuncRuntime:
         pid = rec.get("shim_pid")
         if not pid:
             return False
+        # The pid is still that shim (pids are reused) if it sits in the container's directory:
+        # every shim is forked from the zygote, so its command line does not name the container.
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                return rec["id"].encode() in f.read()
+            return os.readlink(f"/proc/{pid}/cwd") == os.path.realpath(self._container_dir(rec["id"]))
         except OSError:
             return False
 

@@ -3,17 +3,17 @@
 Why a separate process: a container outlives the agent that started it (the
 agent may restart), so something other than the agent must hold the read ends
 of the container's stdout/stderr pipes, turn them into the CRI log format, and
-collect the exit status. This script does only that, with the standard library
-alone (it is run as ``python -I -S shim.py '<json options>'``, so it costs
-a bare interpreter, not the agent's imports).
+collect the exit status. This module does only that, with the standard library
+alone: shims are forked by a *zygote* (``python -I -S shim.py --zygote FD``,
+see :func:`zygote`), one per node agent, so they cost a bare interpreter's
+pages shared copy-on-write, not the agent's imports.
 
-Sequence: the launched process forks; the child starts a new session, makes
-itself a *child subreaper* (so the container's init, orphaned when ``runc
-create`` exits, is re-parented to it and can be waited for), runs ``runc
-create`` with two pipes as the container's stdout and stderr, and reports
-``{"pid": <init pid>}`` (or ``{"error": ...}``) to the parent over a pipe; the
-parent prints that and exits, which is what the agent awaits. The child then
-relays output to the log file (``<RFC 3339 nano> stdout|stderr F|P <line>``,
+Sequence: the shim starts a new session, makes itself a *child subreaper* (so
+the container's init, orphaned when ``runc create`` exits, is re-parented to
+it and can be waited for), runs ``runc create`` with two pipes as the
+container's stdout and stderr, and reports ``{"pid": <init pid>, "shim_pid":
+...}`` (or ``{"error": ...}``) on the socket the request carried, which is what
+the agent awaits. The shim then relays output to the log file (``<RFC 3339 nano> stdout|stderr F|P <line>``,
 lines over 16 KiB split into partial ``P`` records) until the init process
 exits, drains what is left, and writes ``exit.json`` atomically:
 ``{"exit_code": n, "signal": s, "finished_at": ns, "oom_killed": bool}``.
@@ -291,19 +291,56 @@ def _write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def main() -> int:
-    opts = json.loads(sys.argv[1])
-    status_r, status_w = os.pipe()
-    if os.fork() != 0:
-        os.close(status_w)
-        chunks = []
-        while chunk := os.read(status_r, 65536):
-            chunks.append(chunk)
-        report = json.loads(b"".join(chunks) or b'{"error": "shim died before reporting"}')
-        sys.stdout.write(json.dumps(report))
-        return 0 if "pid" in report else 1
-    os.close(status_r)
+def zygote(ctl_fd: int) -> int:
+    """Fork a shim for every request on the control socket, until the agent closes it.
+
+    Why a zygote: a shim started as its own interpreter costs about 7 MB of pages
+    of its own; forked from this process, which has already imported everything a
+    shim uses, it shares those pages copy-on-write with every other shim and owns
+    about 2 MB (and starts without an interpreter's start-up). Each request is one
+    SOCK_SEQPACKET message, the options as JSON, carrying a socket (SCM_RIGHTS) on
+    which the shim reports. Shims are forked twice, so they are not our children
+    and outlive us, as they outlive the agent.
+    """
+    ctl = socket.socket(fileno=ctl_fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 1)
+        except InterruptedError:
+            continue
+        if not msg:
+            return 0  # the agent is gone; running shims go on without us
+        if not fds:
+            continue
+        pid = os.fork()
+        if pid == 0:
+            ctl.close()
+            if os.fork() != 0:
+                os._exit(0)
+            try:
+                code = shim(json.loads(msg), fds[0])
+            except BaseException as exc:  # noqa: BLE001 - whatever went wrong goes to the report
+                _report(fds[0], {"error": f"shim: {exc}"})
+                code = 1
+            os._exit(code)
+        os.close(fds[0])
+        os.waitpid(pid, 0)
+
+
+def _report(fd: int, data: dict) -> None:
+    try:
+        os.write(fd, json.dumps(data).encode())
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def shim(opts: dict, report_fd: int) -> int:
+    """Run one container's shim; the outcome of ``runc create`` goes to ``report_fd``."""
     os.setsid()
+    os.chdir(opts["dir"])  # attach.sock is bound relative to it
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -364,15 +401,14 @@ def main() -> int:
                     early = os.read(err_r, 65536).decode(errors="replace").strip()
                 except BlockingIOError:
                     early = ""
-        os.write(status_w, json.dumps({"error": early or f"runc create exited with {code}"}).encode())
+        _report(report_fd, {"error": early or f"runc create exited with {code}"})
         return 1
     with open(pid_file) as f:
         init_pid = int(f.read().strip())
     sel = selectors.DefaultSelector()
     attach = Attach(sel, stdin_fd=master if (tty and want_stdin) else in_w, master=master,
                     stdin_once=bool(opts.get("stdin_once")))
-    os.write(status_w, json.dumps({"pid": init_pid, "shim_pid": os.getpid()}).encode())
-    os.close(status_w)
+    _report(report_fd, {"pid": init_pid, "shim_pid": os.getpid()})
 
     log = LogWriter(opts.get("log_path", ""))
     # With a terminal the container's output is the master side (logged as stdout); runc's
@@ -477,4 +513,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # python -I -S shim.py --zygote <control socket fd>
+    sys.exit(zygote(int(sys.argv[2])))
