@@ -45,6 +45,7 @@ EOF.
 
 import ctypes
 import fcntl
+import gc
 import io
 import json
 import os
@@ -305,6 +306,9 @@ def zygote(ctl_fd: int) -> int:
     ctl = socket.socket(fileno=ctl_fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Everything alive now goes to the collector's permanent generation, so a shim's
+    # collections never write to (and so copy) the pages it shares with the others.
+    gc.freeze()
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(ctl, 1 << 20, 1)
