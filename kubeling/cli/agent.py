@@ -31,6 +31,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data-dir", type=pathlib.Path, default=None,
                    help="images, containers and pod data (default /var/lib/kubeling as root, else ~/.kubeling)")
     p.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE", help="a label for the node")
+    server_cmd.add_eviction_flags(p)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=run)
 
@@ -50,6 +51,9 @@ def fetch_ca(server: str, token: jointoken.Token) -> bytes:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if err := server_cmd.eviction_options_error(args):
+        print(f"kubeling agent: {err}", file=sys.stderr)
+        return 2
     text = args.token or (args.token_file.read_text() if args.token_file else "")
     try:
         token = jointoken.parse(text)
@@ -68,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         labels[key] = value
     data_dir = (args.data_dir or server_cmd.default_data_dir()).resolve()
     cfg = configlib.Config(server=args.server, ca_data=ca, token=token.secret)
-    opts = agentlib.Options(data_dir=data_dir, node_name=args.node_name, node_ip=args.node_ip, labels=labels)
+    opts = agentlib.Options(data_dir=data_dir, node_name=args.node_name, node_ip=args.node_ip, labels=labels,
+                            **server_cmd.eviction_options(args))
     return server_cmd.run_loop(_serve(cfg, opts))
 
 

@@ -16,6 +16,7 @@ from kubeling.apiserver import server as apiserver
 from kubeling.cli import components
 from kubeling.client import rest
 from kubeling.kubelet import agent as agentlib
+from kubeling.kubelet import pressure
 
 
 def default_data_dir() -> pathlib.Path:
@@ -44,6 +45,7 @@ def add_parser(sub: Any) -> None:
                         "the embedded SQLite store (needs the `etcd` extra: pip install 'kubeling[etcd]')")
     p.add_argument("--node-name", default="", help="this host's node name (default: the host name)")
     p.add_argument("--node-ip", default="", help="this node's address (default: the first non-loopback one)")
+    add_eviction_flags(p)
     components.add_component_flags(p)
     p.add_argument("--components-process", action="store_true",
                    help="run the controller manager and the scheduler in child processes of their own "
@@ -52,11 +54,49 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def add_eviction_flags(p: Any) -> None:
+    """The kubelet's node-pressure eviction flags (shared with ``kubeling agent``)."""
+    p.add_argument("--eviction-hard", default=None, metavar="SIGNAL<QUANTITY,...",
+                   help="hard eviction thresholds, e.g. 'memory.available<500Mi,nodefs.available<10%%' "
+                        "(default: upstream's memory.available<100Mi,nodefs.available<10%%,"
+                        "nodefs.inodesFree<5%%,imagefs.available<15%%,imagefs.inodesFree<5%%; giving any "
+                        "replaces them all)")
+    p.add_argument("--eviction-pressure-transition-period", default=None, metavar="DURATION",
+                   help="how long a node keeps a pressure condition after its threshold is no longer "
+                        "met (default 5m0s)")
+    p.add_argument("--eviction-soft", default="", metavar="SIGNAL<QUANTITY,...",
+                   help="soft eviction thresholds: evict only once met for their grace period")
+    p.add_argument("--eviction-soft-grace-period", default="", metavar="SIGNAL=DURATION,...",
+                   help="how long each soft threshold must be met, e.g. 'memory.available=1m30s'")
+    p.add_argument("--eviction-max-pod-grace-period", type=float, default=0.0, metavar="SECONDS",
+                   help="the most grace a pod gets when evicted for a soft threshold (default 0: its own)")
+
+
+def eviction_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The agent options the eviction flags give."""
+    return {"eviction_hard": args.eviction_hard,
+            "eviction_pressure_transition_period": args.eviction_pressure_transition_period,
+            "eviction_soft": args.eviction_soft, "eviction_soft_grace_period": args.eviction_soft_grace_period,
+            "eviction_max_pod_grace_period": args.eviction_max_pod_grace_period}
+
+
+def eviction_options_error(args: argparse.Namespace) -> str:
+    """The error in the eviction flags, or "" when they are valid."""
+    try:
+        agentlib.eviction_config(agentlib.Options(data_dir=pathlib.Path("."), **eviction_options(args)))
+    except pressure.ThresholdError as exc:
+        return str(exc)
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not 0 <= args.https_port <= 65535:
         print(f"kubeling server: --https-port {args.https_port} is not a port number (0-65535)", file=sys.stderr)
+        return 2
+    if err := eviction_options_error(args):
+        print(f"kubeling server: {err}", file=sys.stderr)
         return 2
     opts = apiserver.Options(
         data_dir=(args.data_dir or default_data_dir()).resolve(),
@@ -126,8 +166,9 @@ async def _serve(opts: apiserver.Options, args: argparse.Namespace) -> int:
     elif not args.disable_agent:
         client = components.socket_client(opts.unix_socket, "kubelet")
         clients.append(client)
-        agent = agentlib.Agent(client, agentlib.Options(data_dir=opts.data_dir, node_name=args.node_name,
-                                                        node_ip=args.node_ip))
+        agent = agentlib.Agent(client, agentlib.Options(
+            data_dir=opts.data_dir, node_name=args.node_name, node_ip=args.node_ip,
+            **eviction_options(args)))
         components_tasks[asyncio.create_task(agent.run(), name="agent")] = "node agent"
         log.info("join token for agents (kubeling agent --server URL --token TOKEN): %s",
                  (opts.data_dir / "token").read_text().strip())

@@ -16,8 +16,8 @@ import pathlib
 import socket
 
 from kubeling.client import rest
+from kubeling.kubelet import eviction, network
 from kubeling.kubelet import kubelet as kubeletlib
-from kubeling.kubelet import network
 from kubeling.kubelet import server as kubeletserver
 from kubeling.kubelet.images import gc as imagegc
 from kubeling.kubelet.images import store as imagestore
@@ -35,6 +35,23 @@ class Options:
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     pod_cidr_timeout: float = 60.0
     kubelet_port: int = kubeletserver.DEFAULT_PORT
+    # Node-pressure eviction, in the kubelet's flag syntax: hard thresholds (None:
+    # upstream's defaults), the pressure transition period, the seconds between looks.
+    eviction_hard: str | None = None
+    eviction_pressure_transition_period: str | None = None
+    eviction_soft: str = ""
+    eviction_soft_grace_period: str = ""
+    eviction_max_pod_grace_period: float = 0.0
+    eviction_interval: float = eviction.INTERVAL
+
+
+def eviction_config(options: Options) -> eviction.Config:
+    """The eviction manager's configuration; raises ``pressure.ThresholdError``."""
+    return eviction.Config.from_flags(hard=options.eviction_hard,
+                                      transition_period=options.eviction_pressure_transition_period,
+                                      soft=options.eviction_soft, soft_grace_period=options.eviction_soft_grace_period,
+                                      max_pod_grace_period=options.eviction_max_pod_grace_period,
+                                      interval=options.eviction_interval)
 
 
 def default_node_name() -> str:
@@ -69,9 +86,11 @@ class Agent:
         options.data_dir.mkdir(parents=True, exist_ok=True)
         self.images = imagestore.Store(options.data_dir)
         self.runtime = runc.RuncRuntime(options.data_dir, images=self.images)
+        evict = eviction_config(options)
         self.kubelet = kubeletlib.Kubelet(client, node_name=self.node_name, node_ip=self.node_ip,
                                           data_dir=options.data_dir, runtime=self.runtime, images=self.images,
-                                          labels=options.labels, before_pods=self._network)
+                                          labels=options.labels, before_pods=self._network,
+                                          eviction_config=evict, reclaim_images=self._free_images)
         self.ready = self.kubelet.ready
         # Unused images go when the disk passes 85 % (down to 80 %), least recently used first.
         self._image_gc = imagegc.ImageGC(self.images, self._images_in_use)
@@ -100,6 +119,11 @@ class Agent:
             await asyncio.gather(*tasks, return_exceptions=True)
             if srv is not None:
                 await srv.stop()
+
+    async def _free_images(self) -> None:
+        """Under disk pressure: every unused image goes (upstream's DeleteUnusedImages),
+        whatever the GC's thresholds; its records keep the minimum age honoured."""
+        await self._image_gc.collect(all_unused=True)
 
     async def _images_in_use(self) -> set[str]:
         return {c.image_id for c in await self.runtime.list_containers()}

@@ -1,7 +1,9 @@
 """From a Pod to the runtime's configs (upstream's ``kuberuntime`` container
 config generation): the sandbox config, and for each container its command,
-environment (env, envFrom, downward API, ``$(VAR)`` expansion), resources
-as cgroup values, security context and mounts.
+environment (service variables from :mod:`kubeling.kubelet.servicelinks`,
+env, envFrom, downward API, ``$(VAR)`` expansion), resources as cgroup
+values, security context and mounts (``subPathExpr`` resolved by
+:mod:`kubeling.kubelet.subpath` against the environment).
 
 Values that need other objects (ConfigMaps, Secrets) come from a
 :class:`Sources` the caller fills through the API, so this module stays pure.
@@ -14,6 +16,7 @@ import dataclasses
 import re
 from typing import Any
 
+from kubeling.kubelet import servicelinks, subpath, sysctls
 from kubeling.kubelet.runtime import protocol as cri
 from kubeling.lib import quantity
 
@@ -34,10 +37,13 @@ class ConfigError(Exception):
 
 @dataclasses.dataclass
 class Sources:
-    """ConfigMaps and Secrets of the pod's namespace, by name (None: does not exist)."""
+    """ConfigMaps and Secrets of the pod's namespace, by name (None: does not exist),
+    and the cluster's Services for the service environment variables (None: the
+    caller does not provide them, so none are set)."""
 
     configmaps: dict[str, Obj | None] = dataclasses.field(default_factory=dict)
     secrets: dict[str, Obj | None] = dataclasses.field(default_factory=dict)
+    services: list[Obj] | None = None
 
 
 def expand(text: str, env: dict[str, str]) -> str:
@@ -105,7 +111,11 @@ def environment(pod: Obj, container: Obj, sources: Sources, *, node_ip: str = ""
                 service_env: dict[str, str] | None = None,
                 node_allocatable: Obj | None = None) -> list[tuple[str, str]]:
     """The container's environment in upstream's order: service links, envFrom,
-    then env (later entries win; ``$(VAR)`` sees what is defined before it)."""
+    then env (later entries win; ``$(VAR)`` sees what is defined before it).
+    ``service_env`` defaults to what :func:`servicelinks.environment` makes of
+    ``sources.services``."""
+    if service_env is None and sources.services is not None:
+        service_env = servicelinks.environment(sources.services, pod)
     env: dict[str, str] = dict(service_env or {})
     for src in container.get("envFrom") or []:
         prefix = src.get("prefix") or ""
@@ -217,13 +227,18 @@ def container_config(pod: Obj, container: Obj, *, attempt: int, env: list[tuple[
     envmap = dict(env)
     command = [expand(a, envmap) for a in container.get("command") or []]
     args = [expand(a, envmap) for a in container.get("args") or []]
+    try:
+        mounts = subpath.apply(container, mounts, envmap)
+    except (subpath.SubPathError, OSError) as exc:
+        raise ConfigError(str(exc)) from exc
     md = pod.get("metadata") or {}
     return cri.ContainerConfig(
         metadata=cri.ContainerMetadata(name=container["name"], attempt=attempt),
         image=container.get("image", ""),
         command=command, args=args, working_dir=container.get("workingDir") or "",
         envs=env, mounts=mounts, log_path=log_path,
-        stdin=bool(container.get("stdin")), tty=bool(container.get("tty")),
+        stdin=bool(container.get("stdin")), stdin_once=bool(container.get("stdinOnce")),
+        tty=bool(container.get("tty")),
         resources=resources(container), security=security(pod, container),
         labels={"io.kubernetes.pod.uid": md.get("uid", ""), "io.kubernetes.pod.name": md.get("name", ""),
                 "io.kubernetes.pod.namespace": md.get("namespace", ""),
@@ -249,9 +264,18 @@ def sandbox_config(pod: Obj, *, log_directory: str, dns: cri.DNSConfig | None, a
         host_aliases=[(a.get("ip", ""), list(a.get("hostnames") or [])) for a in spec.get("hostAliases") or []],
         network=node if spec.get("hostNetwork") else cri.NamespaceMode.POD,
         ipc=node if spec.get("hostIPC") else cri.NamespaceMode.POD,
-        pid=node if spec.get("hostPID") else cri.NamespaceMode.CONTAINER,
-        sysctls={s.get("name", ""): str(s.get("value", ""))
-                 for s in (spec.get("securityContext") or {}).get("sysctls") or []},
+        pid=node if spec.get("hostPID") else
+        cri.NamespaceMode.POD if spec.get("shareProcessNamespace") else cri.NamespaceMode.CONTAINER,
+        sysctls=sysctls.runtime_sysctls(pod),
+        port_mappings=[] if spec.get("hostNetwork") else port_mappings(spec),
         labels={"io.kubernetes.pod.uid": md.get("uid", ""), "io.kubernetes.pod.name": md.get("name", ""),
                 "io.kubernetes.pod.namespace": md.get("namespace", "")},
     )
+
+
+def port_mappings(spec: Obj) -> list[cri.PortMapping]:
+    """The containers' ports published on the node (``hostPort``)."""
+    return [cri.PortMapping(protocol=p.get("protocol") or "TCP", container_port=int(p["containerPort"]),
+                            host_port=int(p["hostPort"]), host_ip=p.get("hostIP") or "")
+            for kind in ("initContainers", "containers") for c in spec.get(kind) or []
+            for p in c.get("ports") or [] if p.get("hostPort") and p.get("containerPort")]

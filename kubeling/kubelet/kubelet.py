@@ -14,7 +14,9 @@ Components, all on one event loop and all through the API:
   run from their files, shown and given status through mirror pods;
 * housekeeping every 10 s: every pod is synced again (configMap and secret
   volumes follow their objects this way) and sandboxes of pods that no
-  longer exist are removed.
+  longer exist are removed;
+* the eviction manager (:mod:`kubeling.kubelet.eviction`): the node's
+  pressure conditions, and pods evicted when memory, disk or pids run low.
 
 Status goes to ``pods/status`` only when it changed; a terminating pod whose
 containers have stopped is deleted for good (grace 0, uid precondition), as
@@ -30,8 +32,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kubeling.client import events, informer, rest, workqueue
+from kubeling.kubelet import eviction, podsync, podusage, runtimeclass, staticpods, stats, sysctls, volumes
 from kubeling.kubelet import node as nodelib
-from kubeling.kubelet import podsync, staticpods, volumes
 from kubeling.kubelet.images import store as imagestore
 from kubeling.kubelet.runtime import protocol as cri
 
@@ -47,7 +49,9 @@ class Kubelet:
     def __init__(self, client: rest.Client, *, node_name: str, node_ip: str, data_dir: pathlib.Path,
                  runtime: cri.RuntimeService, images: imagestore.Store, dns: cri.DNSConfig | None = None,
                  labels: dict[str, str] | None = None,
-                 before_pods: Callable[[], Awaitable[None]] | None = None) -> None:
+                 before_pods: Callable[[], Awaitable[None]] | None = None,
+                 eviction_config: eviction.Config | None = None,
+                 reclaim_images: Callable[[], Awaitable[None]] | None = None) -> None:
         self.client = client
         self.node_name = node_name
         self.node_ip = node_ip
@@ -58,16 +62,23 @@ class Kubelet:
         self.before_pods = before_pods  # runs after registration, before any pod (the agent's network)
         self.recorder = events.Recorder(client, "kubelet", host=node_name)
         self.pods = informer.Informer(client, rest.PODS, field_selector=f"spec.nodeName={node_name}")
+        # Every Service, for the containers' service environment variables.
+        self.services = informer.Informer(client, rest.SERVICES)
         self.queue: workqueue.WorkQueue[str] = workqueue.WorkQueue(name="kubelet")
+        self.runtime_classes = runtimeclass.Resolver(client)
         self.syncer = podsync.PodSyncer(runtime, images, data_dir, node_ip=node_ip, dns=dns,
                                         load_sources=self._load_sources, recorder=self.recorder,
-                                        resync=self.queue.add)
+                                        resync=self.queue.add, runtime_classes=self.runtime_classes)
         self.static = staticpods.StaticPods(data_dir / "manifests", node_name)
         self.pods.add_handler(on_add=self._enqueue, on_update=lambda _o, n: self._enqueue(n),
                               on_delete=self._enqueue)
         self.ready = asyncio.Event()
         self.kubelet_port = nodelib.KUBELET_PORT  # set by the agent to the port its kubelet server got
         self._last_states: dict[str, tuple[Any, ...]] = {}
+        self._beat: nodelib.Heartbeat | None = None
+        self.eviction = self._eviction_manager(eviction_config or eviction.Config(), reclaim_images)
+        # Pods the node must not start: under pressure (eviction), or with sysctls it does not allow.
+        self.syncer.admit = lambda pod: self.eviction.admit(pod) or sysctls.refusal(pod)
         self._published: dict[str, Obj] = {}
 
     def _enqueue(self, obj: Obj | informer.Tombstone) -> None:
@@ -80,18 +91,22 @@ class Kubelet:
 
         async def status(_node: Obj) -> Obj:
             return self._with_port(nodelib.build(self.node_name, node_ip=self.node_ip, data_dir=self.data_dir,
-                                                 runtime_version=runtime_version, images=self._image_list()))["status"]
+                                                 runtime_version=runtime_version, images=self._image_list(),
+                                                 pressure=self.eviction.conditions()))["status"]
 
         await nodelib.register(self.client, self._with_port(nodelib.build(
             self.node_name, node_ip=self.node_ip, data_dir=self.data_dir, runtime_version=runtime_version,
             images=self._image_list(), labels=self.labels)))
-        beat = nodelib.Heartbeat(self.client, self.node_name, status=status)
+        beat = self._beat = nodelib.Heartbeat(self.client, self.node_name, status=status)
         await beat.renew_lease()
         if self.before_pods is not None:
             await self.before_pods()
+        self.services.start()
+        self.runtime_classes.start()
         self.pods.start()
-        await self.pods.wait_for_sync()
-        tasks = [asyncio.create_task(t) for t in (beat.run(), self._pleg(), self._housekeeping())]
+        await informer.wait_for_sync(self.services, self.runtime_classes.informer, self.pods)
+        tasks = [asyncio.create_task(t) for t in (beat.run(), self._pleg(), self._housekeeping(),
+                                                  self.eviction.run())]
         tasks += [asyncio.create_task(self._worker()) for _ in range(WORKERS)]
         tasks.append(asyncio.create_task(self.static.run(self.client, self.pods.store, self.queue.add)))
         self.ready.set()
@@ -104,10 +119,36 @@ class Kubelet:
             self.queue.shut_down()
             self.syncer.probes.close()
             self.pods.stop()
+            self.services.stop()
+            self.runtime_classes.stop()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.recorder.close()
+
+    def _eviction_manager(self, config: eviction.Config,
+                          reclaim_images: Callable[[], Awaitable[None]] | None) -> eviction.Manager:
+        collector = stats.Collector(self.runtime, node_name=lambda: self.node_name)
+
+        async def disk(pods: list[Obj]) -> eviction.Usage:
+            return await podusage.disk(self.runtime, self.syncer, pods,
+                                       container_dir=lambda cid: self.data_dir / "containers" / cid)
+
+        async def reclaim() -> None:
+            await podusage.reclaim(self.syncer, self._node_pods(), images=reclaim_images)
+
+        def changed() -> None:
+            if self._beat is not None:
+                self._beat.poke()
+
+        return eviction.Manager(config, nodefs=self.data_dir, imagefs=self.images.root, pods=self._node_pods,
+                                fail=self.syncer.fail, resync=self.queue.add,
+                                memory_usage=lambda: podusage.memory(collector), disk_usage=disk, reclaim=reclaim,
+                                recorder=self.recorder, node_name=self.node_name, on_change=changed)
+
+    def _node_pods(self) -> list[Obj]:
+        """The pods this node runs: API pods (not mirrors) and static pods."""
+        return [p for p in self.pods.store.list() if not staticpods.is_mirror(p)] + self.static.list()
 
     def _with_port(self, node: Obj) -> Obj:
         node["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.kubelet_port}}
@@ -190,7 +231,7 @@ class Kubelet:
                     cms.add(src["configMap"].get("name", ""))
                 if src.get("secret"):
                     secrets.add(src["secret"].get("name", ""))
-        out = volumes.Sources()
+        out = volumes.Sources(services=self.services.store.list())
         for name in cms:
             out.configmaps[name] = await _get_or_none(self.client, rest.CONFIGMAPS, name, ns)
         for name in secrets:

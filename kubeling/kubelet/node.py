@@ -3,8 +3,10 @@
 ``register`` creates the Node (or takes over an existing one of the same
 name) with capacity and allocatable measured from the machine, addresses,
 nodeInfo and conditions. ``Heartbeat.run`` renews the node's Lease in
-``kube-node-lease`` every 10 s and re-posts the status when it changes or
-every minute, as the kubelet does since NodeLease.
+``kube-node-lease`` every 10 s and re-posts the status every minute, or at
+once when poked (a pressure condition changed), as the kubelet does since
+NodeLease. The pressure conditions (MemoryPressure, DiskPressure, PIDPressure)
+come from the eviction manager (:mod:`kubeling.kubelet.eviction`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import pathlib
 import platform
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 import kubeling
@@ -77,8 +80,12 @@ def node_info(runtime_version: str) -> Obj:
     }
 
 
-def conditions(old: list[Obj] | None = None, *, ready: bool = True, ready_message: str = "") -> list[Obj]:
+def conditions(old: list[Obj] | None = None, *, ready: bool = True, ready_message: str = "",
+               pressure: Mapping[str, tuple[str, str]] | None = None) -> list[Obj]:
+    """The node's conditions; ``pressure`` holds the True pressure conditions
+    (type -> (reason, message))."""
     now = timeutil.rfc3339()
+    pressure = pressure or {}
     prev = {c.get("type"): c for c in old or []}
 
     def cond(type_: str, status: bool, reason: str, message: str) -> Obj:
@@ -88,21 +95,27 @@ def conditions(old: list[Obj] | None = None, *, ready: bool = True, ready_messag
         return {"type": type_, "status": value, "reason": reason, "message": message,
                 "lastHeartbeatTime": now, "lastTransitionTime": since}
 
+    def pressure_cond(type_: str, reason: str, message: str) -> Obj:
+        if type_ in pressure:
+            return cond(type_, True, *pressure[type_])
+        return cond(type_, False, reason, message)
+
     return [
-        cond("MemoryPressure", False, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-        cond("DiskPressure", False, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        cond("PIDPressure", False, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        pressure_cond("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        pressure_cond("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        pressure_cond("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
         cond("Ready", ready, "KubeletReady" if ready else "KubeletNotReady",
              ready_message or ("kubelet is posting ready status" if ready else "container runtime is down")),
     ]
 
 
 def build(name: str, *, node_ip: str, data_dir: pathlib.Path, runtime_version: str, images: list[Obj],
-          labels: dict[str, str] | None = None, old: Obj | None = None) -> Obj:
+          labels: dict[str, str] | None = None, old: Obj | None = None,
+          pressure: Mapping[str, tuple[str, str]] | None = None) -> Obj:
     cap, alloc = capacity(data_dir)
     status: Obj = {
         "capacity": cap, "allocatable": alloc,
-        "conditions": conditions(((old or {}).get("status") or {}).get("conditions")),
+        "conditions": conditions(((old or {}).get("status") or {}).get("conditions"), pressure=pressure),
         "addresses": [{"type": "InternalIP", "address": node_ip}, {"type": "Hostname", "address": name}],
         "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
         "nodeInfo": node_info(runtime_version), "images": images,
@@ -138,6 +151,11 @@ class Heartbeat:
         self.name = name
         self.status = status  # async () -> Obj: the node status to post now
         self.identity = socket.gethostname()
+        self._poked = asyncio.Event()
+
+    def poke(self) -> None:
+        """Post the status at once (a condition changed), not at the next minute."""
+        self._poked.set()
 
     async def renew_lease(self) -> None:
         now = timeutil.rfc3339_micro()
@@ -164,12 +182,23 @@ class Heartbeat:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         last_status = loop.time()
+        last_lease = loop.time() - RENEW_INTERVAL
         while True:
+            poked = self._poked.is_set()
+            self._poked.clear()
             try:
-                await self.renew_lease()
-                if loop.time() - last_status >= STATUS_INTERVAL:
+                if loop.time() - last_lease >= RENEW_INTERVAL:
+                    await self.renew_lease()
+                    last_lease = loop.time()
+                if poked or loop.time() - last_status >= STATUS_INTERVAL:
                     await self.post_status()
                     last_status = loop.time()
             except (rest.ClientError, OSError) as exc:
                 log.warning("node heartbeat failed: %s", exc)
-            await asyncio.sleep(RENEW_INTERVAL)
+                if poked:
+                    last_status = float("-inf")  # post it at the next beat
+            wait = max(0.0, RENEW_INTERVAL - (loop.time() - last_lease))
+            try:
+                await asyncio.wait_for(self._poked.wait(), wait)
+            except TimeoutError:
+                pass

@@ -21,6 +21,11 @@ returns the status to publish plus when to look again:
 * a pod with a deletionTimestamp is stopped within its grace period;
   a finished pod's sandbox is stopped so its address is released, and a pod
   its restartPolicy has finished is never given a new sandbox;
+* a pod the kubelet fails for good (:mod:`kubeling.kubelet.terminal`: its
+  activeDeadlineSeconds passed, node-pressure eviction through
+  :meth:`PodSyncer.fail`, or refused at admission under pressure through
+  ``admit``) has its containers killed and volumes released and is reported
+  ``Failed`` with the reason;
 * events as upstream's kubelet records them (Pulled, Created, Started,
   Killing, BackOff, Failed, Unhealthy, FailedPostStartHook, FailedPreStopHook).
 
@@ -39,18 +44,24 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kubeling.client import events
-from kubeling.kubelet import containerconfig, lifecycle, podstatus, probes, volumes
+from kubeling.kubelet import (
+    containerconfig,
+    crashbackoff,
+    imagepull,
+    lifecycle,
+    podstatus,
+    probes,
+    runtimeclass,
+    terminal,
+    volumes,
+)
 from kubeling.kubelet import node as nodelib
-from kubeling.kubelet.images import puller
 from kubeling.kubelet.images import store as imagestore
 from kubeling.kubelet.runtime import protocol as cri
 
 Obj = dict[str, Any]
 log = logging.getLogger("kubeling.kubelet.podsync")
 
-BACKOFF_START = 10.0
-BACKOFF_MAX = 300.0
-BACKOFF_RESET = 600.0  # running this long forgives earlier crashes
 UID_LABEL = "io.kubernetes.pod.uid"
 NAME_LABEL = "io.kubernetes.container.name"
 RESTARTS = "io.kubernetes.container.restartCount"
@@ -64,28 +75,27 @@ class Result:
     finished: bool = False  # terminating pod fully stopped: delete it from the API
 
 
-@dataclasses.dataclass
-class _Backoff:
-    delay: float  # the wait charged for the next crash
-    until: float  # when it was last charged (the finish time of the exit it was charged for)
-
-
 class PodSyncer:
     def __init__(self, runtime: cri.RuntimeService, images: imagestore.Store, data_dir: pathlib.Path, *,
                  node_ip: str, dns: cri.DNSConfig | None,
                  load_sources: Callable[[Obj], Awaitable[volumes.Sources]],
                  recorder: events.Recorder | None = None, resync: Callable[[str], None] | None = None,
+                 runtime_classes: runtimeclass.Resolver | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         self.runtime = runtime
+        self.runtime_classes = runtime_classes  # None: every pod runs with the default handler
         self.images = images
         self.data_dir = data_dir
         self.node_ip = node_ip
         self.dns = dns
         self.load_sources = load_sources
         self.wall = wall
-        self._backoff: dict[tuple[str, str], _Backoff] = {}
-        self._pull_failures: dict[tuple[str, str], int] = {}
+        self._backoff = crashbackoff.Backoff(wall)
+        self._failures: dict[str, terminal.Failure] = {}  # uid -> how the kubelet failed it
+        # Asked before a pod's first sandbox: a Failure refuses the pod (the eviction manager's admission).
+        self.admit: Callable[[Obj], terminal.Failure | None] | None = None
         self.recorder = recorder
+        self._pulls = imagepull.ImagePulls(images, self._event)
         # What the node offers stands in for limits a container leaves unset (downward API).
         self.allocatable = nodelib.capacity(data_dir)[1]
         self.resync = resync  # enqueues a pod by key (probe results changed)
@@ -135,14 +145,42 @@ class PodSyncer:
         if phase_now in ("Succeeded", "Failed"):
             self.probes.remove_pod(md["uid"])
             await self.stop_pod(md["uid"], grace=0)
+            self._failures.pop(md["uid"], None)
             return Result(None)
+        failure = self._failures.get(md["uid"]) or terminal.deadline_failure(pod, self.wall())
+        if failure is not None:
+            return await self._fail(pod, failure)
+        result = await self._sync_active(pod)
+        left = terminal.deadline_left(pod, self.wall())
+        if left is not None:  # look again when the deadline passes
+            result.requeue = left if result.requeue is None else min(result.requeue, left)
+        return result
+
+    def fail(self, uid: str, failure: terminal.Failure) -> terminal.Failure:
+        """Fail the pod for good at its next sync (the caller enqueues it). A
+        failure already under way stands and is returned instead."""
+        return self._failures.setdefault(uid, failure)
+
+    async def _sync_active(self, pod: Obj) -> Result:
+        md = pod["metadata"]
         every = await self.sandboxes(md["uid"])
+        if not every and self.admit is not None and (refusal := self.admit(pod)) is not None:
+            return await self._fail(pod, refusal)
         ready = [s for s in every if s.state == cri.SandboxState.READY]
         if ready:
             sandbox = ready[0]
         elif every and await self._done_for_good(pod, newest := max(every, key=lambda s: s.created_at)):
             sandbox = newest  # finished by its restartPolicy: report it, never run it again
         else:
+            if self.runtime_classes is not None:
+                try:
+                    self.runtime_classes.handler(pod)
+                except runtimeclass.SandboxRefused as exc:
+                    # No sandbox for a handler this node lacks: Pending, retried (the class may change).
+                    self._event(pod, events.WARNING, runtimeclass.FAILED_CREATE_POD_SANDBOX,
+                                runtimeclass.event_message(exc))
+                    return Result(runtimeclass.pending_status(pod, node_ip=self.node_ip, now=_rfc3339(self.wall())),
+                                  requeue=10.0)
             # A dead sandbox means every container restarts in a new one, as upstream.
             attempt = len(await self.sandboxes(md["uid"]))
             await self.stop_pod(md["uid"], grace=0, remove=True)
@@ -178,6 +216,8 @@ class PodSyncer:
         main_specs = list(spec.get("containers") or [])
         init_views = [self._view(c, existing.get(c["name"], []), uid) for c in init_specs]
         main_views = [self._view(c, existing.get(c["name"], []), uid) for c in main_specs]
+        # Ephemeral containers (kubectl debug) join a running pod; each runs once, never restarted.
+        eph_views = [self._view(c, existing.get(c["name"], []), uid) for c in spec.get("ephemeralContainers") or []]
         requeue: float | None = None
         sources: volumes.Sources | None = None
         config_error = ""
@@ -199,13 +239,13 @@ class PodSyncer:
                 self._event(pod, events.WARNING, "Failed", f"Error: {config_error}")
                 again(2.0)
                 return
-            if not await self._image_ready(pod, view, sources):
+            if not await self._pulls.ready(pod, view, sources):
                 again(2.0 if view.waiting_reason == "ErrImagePull" else 10.0)
                 return
-            wait = self._backoff_left(uid, view)
+            wait = self._backoff.left(uid, view)
             if wait > 0:
                 view.waiting_reason = "CrashLoopBackOff"
-                view.waiting_message = (f"back-off {int(self._backoff[(uid, name)].delay)}s restarting failed "
+                view.waiting_message = (f"back-off {int(self._backoff.delay(uid, name))}s restarting failed "
                                         f"container={name} pod={md['name']}_{md['namespace']}({uid})")
                 self._event(pod, events.WARNING, "BackOff", f"Back-off restarting failed container {name} in pod "
                                                              f"{md['name']}_{md['namespace']}({uid})")
@@ -258,12 +298,15 @@ class PodSyncer:
                 if cur is None or cur.state == cri.ContainerState.EXITED and (
                         policy == "Always" or (policy == "OnFailure" and cur.exit_code != 0)):
                     await start(view)
+            for view in eph_views:
+                if view.current is None:
+                    await start(view)
         else:
             for view in main_views:
                 if view.current is None:
                     view.waiting_reason = "PodInitializing"
         running_now: dict[str, tuple[str, float]] = {}
-        for view in init_views + main_views:
+        for view in init_views + main_views + eph_views:
             cur = view.current
             name = view.spec["name"]
             running = cur is not None and cur.state == cri.ContainerState.RUNNING and not view.waiting_reason
@@ -291,6 +334,8 @@ class PodSyncer:
         else:
             self.probes.update(pod, running_now, pod_ip)
         status = self._status(pod, sandbox, init_views, main_views, phase, init_done)
+        if eph_views:
+            status["ephemeralContainerStatuses"] = [podstatus.container_status(v) for v in eph_views]
         return Result(status, requeue)
 
     @staticmethod
@@ -325,77 +370,6 @@ class PodSyncer:
         restarts = cur.metadata.attempt if cur is not None else 0
         return podstatus.ContainerView(spec=spec, current=cur, previous=prev, restart_count=restarts)
 
-    async def _image_ready(self, pod: Obj, view: podstatus.ContainerView, sources: volumes.Sources | None) -> bool:
-        """Make sure the container's image is in the store, pulling it as its
-        imagePullPolicy says (upstream's defaults); failures show ErrImagePull,
-        then ImagePullBackOff, with the registry's message."""
-        ref = view.spec.get("image", "")
-        key = (pod["metadata"]["uid"], view.spec["name"])
-        secrets = []
-        for s in (pod.get("spec") or {}).get("imagePullSecrets") or []:
-            secret = (sources.secrets if sources else {}).get(s.get("name", ""))
-            if secret is not None:
-                secrets.append(secret)
-        pulled = False
-
-        def pulling() -> None:
-            nonlocal pulled
-            pulled = True
-            self._event(pod, events.NORMAL, "Pulling", f'Pulling image "{ref}"')
-
-        def offline(message: str) -> None:
-            nonlocal pulled
-            pulled = False  # the stored image is used after all
-            self._event(pod, events.WARNING, "RegistryUnreachable",
-                        f'Using image "{ref}" present on the node: the registry cannot be reached ({message})')
-
-        t0 = time.monotonic()
-        try:
-            await puller.ensure_image(self.images, ref, policy=view.spec.get("imagePullPolicy"),
-                                      credentials=secrets, on_pull=pulling, on_offline=offline)
-        except imagestore.ImageError as exc:
-            n = self._pull_failures.get(key, 0) + 1
-            self._pull_failures[key] = n
-            reason = getattr(exc, "reason", "ErrImagePull")
-            if reason == "ErrImagePull" and n > 1:
-                reason = "ImagePullBackOff"
-            view.waiting_reason = reason
-            view.waiting_message = str(exc) if reason != "ImagePullBackOff" else f'Back-off pulling image "{ref}"'
-            if n == 1:
-                self._event(pod, events.WARNING, "Failed", f'Failed to pull image "{ref}": {exc}')
-            else:
-                self._event(pod, events.NORMAL, "BackOff", f'Back-off pulling image "{ref}"')
-            self._event(pod, events.WARNING, "Failed", f"Error: {view.waiting_reason}")
-            return False
-        self._pull_failures.pop(key, None)
-        if pulled:
-            self._event(pod, events.NORMAL, "Pulled",
-                        f'Successfully pulled image "{ref}" in {time.monotonic() - t0:.3f}s')
-        else:
-            self._event(pod, events.NORMAL, "Pulled", f'Container image "{ref}" already present on machine')
-        return True
-
-    def _backoff_left(self, uid: str, view: podstatus.ContainerView) -> float:
-        """Seconds the exited container must still wait; 0 means start it now
-        (and charge the backoff, as upstream's flowcontrol.Backoff.Next does)."""
-        cur = view.current
-        if cur is None or cur.state != cri.ContainerState.EXITED:
-            return 0.0
-        key = (uid, view.spec["name"])
-        now = self.wall()
-        finished = cur.finished_at / 1e9 if cur.finished_at else now
-        b = self._backoff.get(key)
-        # An entry older than twice the cap has expired: ten quiet minutes reset the delay.
-        expired = b is None or finished - b.until > 2 * BACKOFF_MAX
-        if not expired and b is not None and now - finished < b.delay:
-            return b.delay - (now - finished)
-        if expired:
-            self._backoff[key] = _Backoff(delay=BACKOFF_START, until=finished)
-        else:
-            assert b is not None
-            b.delay, b.until = min(b.delay * 2, BACKOFF_MAX), finished
-        return 0.0
-
     async def _start(self, pod: Obj, sandbox: cri.PodSandboxStatus, view: podstatus.ContainerView,
                      sources: volumes.Sources, paths: dict[str, str]) -> None:
         cur = view.current
@@ -413,6 +387,8 @@ class PodSyncer:
         log_rel = f"{spec['name']}/{attempt}.log"
         (self.log_dir(pod) / spec["name"]).mkdir(parents=True, exist_ok=True)
         cfg = containerconfig.container_config(pod, spec, attempt=attempt, env=env, mounts=mounts, log_path=log_rel)
+        if spec.get("targetContainerName"):  # kubectl debug --target: that container's processes
+            cfg.pid_target = await self._running_id(sandbox.id, spec["targetContainerName"])
         sb_cfg = containerconfig.sandbox_config(pod, log_directory=str(self.log_dir(pod)), dns=self.dns)
         # Keep one exited run for `kubectl logs --previous`; older ones go.
         if view.previous is not None:
@@ -437,6 +413,12 @@ class PodSyncer:
                                  pod_ip=pod_ip)
                 view.waiting_reason, view.waiting_message = "PostStartHookError", err
         view.current = await self.runtime.container_status(cid)
+
+    async def _running_id(self, sandbox_id: str, name: str) -> str:
+        runs = [c for c in (await self.containers(sandbox_id)).get(name, []) if c.state == cri.ContainerState.RUNNING]
+        if not runs:
+            raise cri.InvalidArgument(f"target container {name} is not running")
+        return runs[0].id
 
     def _status(self, pod: Obj, sandbox: cri.PodSandboxStatus, init_views: list[podstatus.ContainerView],
                 main_views: list[podstatus.ContainerView], phase: str, init_done: bool) -> Obj:
@@ -469,14 +451,15 @@ class PodSyncer:
             if remove:
                 await self.runtime.remove_pod_sandbox(sb.id)
 
-    async def _terminate(self, pod: Obj) -> Result:
+    async def _stop_all(self, pod: Obj, grace: float) -> dict[str, cri.ContainerStatus]:
+        """Kill every running container of the pod (preStop, SIGTERM, SIGKILL after
+        ``grace``), stop its sandboxes; returns each container's newest run."""
         md = pod["metadata"]
         spec = pod.get("spec") or {}
-        grace = md.get("deletionGracePeriodSeconds")
-        grace = self._grace(pod, grace)
         self.probes.remove_pod(md["uid"])
         sandboxes = await self.sandboxes(md["uid"])
-        specs = {c["name"]: c for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])}
+        specs = {c["name"]: c for kind in ("initContainers", "containers", "ephemeralContainers")
+                 for c in spec.get(kind) or []}
         kills = []
         for sb in sandboxes:
             for c in await self.runtime.list_containers(cri.ContainerFilter(sandbox_id=sb.id)):
@@ -485,25 +468,52 @@ class PodSyncer:
                     kills.append(self._kill(pod, specs[name], c, grace=grace, message=f"Stopping container {name}",
                                             pod_ip=sb.ip or self.node_ip))
         await asyncio.gather(*kills)
+        await self.stop_pod(md["uid"], grace=0)
         final: dict[str, cri.ContainerStatus] = {}
-        for sb in sandboxes:
-            await self.stop_pod(md["uid"], grace=0)
+        for sb in sorted(sandboxes, key=lambda s: s.created_at):
             for name, runs in (await self.containers(sb.id)).items():
                 final[name] = runs[0]
-        status = dict(pod.get("status") or {})
-        views = []
-        for c in spec.get("containers") or []:
+        return final
+
+    def _final_statuses(self, pod: Obj, specs: list[Obj], final: dict[str, cri.ContainerStatus]) -> list[Obj]:
+        out = []
+        for c in specs:
             st = final.get(c["name"])
             view = podstatus.ContainerView(spec=c, current=st, restart_count=st.metadata.attempt if st else 0)
             if st is not None and st.state == cri.ContainerState.EXITED:
-                view.termination_message = lifecycle.termination_message(self.pod_dir(md["uid"]), c, st)
-            views.append(view)
-        status["containerStatuses"] = [podstatus.container_status(v) for v in views]
-        for sb in sandboxes:
+                view.termination_message = lifecycle.termination_message(self.pod_dir(pod["metadata"]["uid"]), c, st)
+            out.append(podstatus.container_status(view))
+        return out
+
+    async def _terminate(self, pod: Obj) -> Result:
+        md = pod["metadata"]
+        spec = pod.get("spec") or {}
+        final = await self._stop_all(pod, self._grace(pod, md.get("deletionGracePeriodSeconds")))
+        status = dict(pod.get("status") or {})
+        status["containerStatuses"] = self._final_statuses(pod, spec.get("containers") or [], final)
+        for sb in await self.sandboxes(md["uid"]):
             await self.runtime.remove_pod_sandbox(sb.id)
         volumes.teardown(self.pod_dir(md["uid"]))
         self.forget(md["uid"])
         return Result(status, finished=True)
+
+    async def _fail(self, pod: Obj, failure: terminal.Failure) -> Result:
+        """Carry out a :class:`terminal.Failure`: idempotent, so a sync that runs
+        again before the Failed status is published reports the same."""
+        md = pod["metadata"]
+        spec = pod.get("spec") or {}
+        self._failures[md["uid"]] = failure  # until the Failed phase is seen in the API
+        if failure.event:
+            failure.event = False
+            self._event(pod, failure.event_type, failure.reason, failure.message)
+        grace = self._grace(pod) if failure.grace is None else failure.grace
+        final = await self._stop_all(pod, grace)
+        volumes.teardown(self.pod_dir(md["uid"]))
+        failure.done.set()
+        status = terminal.failed_status(
+            pod, failure, containers=self._final_statuses(pod, spec.get("containers") or [], final),
+            init_containers=self._final_statuses(pod, spec.get("initContainers") or [], final))
+        return Result(status)
 
     async def remove_orphans(self, live_uids: set[str]) -> None:
         """Remove sandboxes of pods that no longer exist in the API (housekeeping)."""
@@ -518,10 +528,11 @@ class PodSyncer:
     def forget(self, uid: str) -> None:
         self.probes.remove_pod(uid)
         self._keys.pop(uid, None)
-        for key in [k for k in self._backoff if k[0] == uid]:
-            del self._backoff[key]
-        for key in [k for k in self._pull_failures if k[0] == uid]:
-            del self._pull_failures[key]
+        self._backoff.forget(uid)
+        failure = self._failures.pop(uid, None)
+        if failure is not None:
+            failure.done.set()  # gone before it was carried out: nothing is left to wait for
+        self._pulls.forget(uid)
 
 
 def _rfc3339(t: float) -> str:

@@ -180,7 +180,6 @@ def test_schedules_pod_of_class_with_overhead(node: Server, node_api: client.Api
 
 
 @pytest.mark.root
-@pytest.mark.xfail(strict=True, reason="kubelet wiring of kubeling/kubelet/runtimeclass.py into podsync pending")
 def test_pod_with_unconfigured_handler_stays_pending(node: Server, node_api: client.ApiClient) -> None:  # noqa: F811
     # Upstream's "[Feature:RuntimeHandler]" test: the class exists, but no node offers its handler.
     core = client.CoreV1Api(node_api)

@@ -109,11 +109,14 @@ class ImageGC:
             del self._records[digest]
         return unused
 
-    async def collect(self) -> Result:
-        """One collection (see the module docstring)."""
+    async def collect(self, *, all_unused: bool = False) -> Result:
+        """One collection (see the module docstring). ``all_unused``: every unused image old
+        enough goes, whatever the thresholds (the eviction manager's reclaim under disk
+        pressure, upstream's DeleteUnusedImages)."""
         before = await asyncio.to_thread(self.usage)
         result = Result(before=before, after=before)
-        if before.percent < self.high or puller.pulling(self.store):
+        low = 0 if all_unused else self.low
+        if (before.percent < self.high and not all_unused) or puller.pulling(self.store):
             return result
         unused = await self.observe()
         now = self.clock()
@@ -122,7 +125,7 @@ class ImageGC:
                                          self._records[img.manifest_digest].first_seen))
         usage = before
         for img in candidates:
-            if usage.percent <= self.low:
+            if usage.percent <= low:
                 break
             try:
                 await asyncio.to_thread(self.store.remove, img.manifest_digest)
@@ -133,8 +136,8 @@ class ImageGC:
             log.info("image GC removed %s (%s)", ", ".join(img.references) or img.manifest_digest, img.id)
             usage = await asyncio.to_thread(self.usage)
         result.after = usage
-        result.reached = usage.percent <= self.low
-        if not result.reached:
+        result.reached = usage.percent <= low
+        if not result.reached and not all_unused:
             log.warning("image GC: disk usage %.0f%% is still above %d%% with no unused image left to remove",
                         usage.percent, self.low)
         return result
