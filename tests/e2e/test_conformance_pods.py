@@ -333,7 +333,9 @@ def test_http_liveness_failures_restart_the_container_again_and_again(node: Serv
     assert seen == sorted(seen) and seen[-1] >= 5
     events = node.kubectl("get", "events", "--field-selector", "involvedObject.name=liveness-http",
                           "-o", "jsonpath={range .items[*]}{.reason}: {.message}{'\\n'}{end}").stdout
-    assert "Unhealthy: Liveness probe failed" in events and "failed liveness probe, will be restarted" in events
+    everything = node.kubectl("get", "events", "-o", "wide", check=False).stdout  # for the failure message
+    assert "Unhealthy: Liveness probe failed" in events and "failed liveness probe, will be restarted" in events, \
+        everything
 
 
 # ---- subPathExpr -------------------------------------------------------------------------------
