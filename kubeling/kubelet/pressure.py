@@ -25,6 +25,7 @@ import os
 import pathlib
 import re
 
+from kubeling.kubelet import stats
 from kubeling.lib import quantity
 
 MEMORY = "memory.available"
@@ -158,28 +159,15 @@ def format_bytes(amount: int) -> str:
 
 
 # ---- readings ----------------------------------------------------------------------------
-def _kv(path: pathlib.Path) -> dict[str, int]:
-    out: dict[str, int] = {}
-    try:
-        text = path.read_text()
-    except OSError:
-        return out
-    for line in text.splitlines():
-        parts = line.replace(":", " ").split()
-        if len(parts) >= 2 and parts[1].isdigit():
-            out[parts[0]] = int(parts[1])
-    return out
-
-
 def memory(cgroup_root: pathlib.Path = CGROUP_ROOT, proc: pathlib.Path = PROC_ROOT) -> Observation:
-    capacity = _kv(proc / "meminfo").get("MemTotal", 0) * 1024
+    capacity = stats.read_kv(proc / "meminfo").get("MemTotal", 0) * 1024
     v1 = cgroup_root / "memory"
     if (v1 / "memory.usage_in_bytes").exists():
         usage = int((v1 / "memory.usage_in_bytes").read_text())
-        inactive = _kv(v1 / "memory.stat").get("total_inactive_file", 0)
+        inactive = stats.read_kv(v1 / "memory.stat").get("total_inactive_file", 0)
     else:
         # cgroup v2 has no root memory.current: the machine's own accounting stands in.
-        mem = _kv(proc / "meminfo")
+        mem = stats.read_kv(proc / "meminfo")
         usage = capacity - mem.get("MemFree", 0) * 1024
         inactive = mem.get("Inactive(file)", 0) * 1024
     working_set = max(0, usage - inactive)

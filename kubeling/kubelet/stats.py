@@ -55,7 +55,7 @@ def _read_int(path: pathlib.Path) -> int | None:
         return None
 
 
-def _read_kv(path: pathlib.Path) -> dict[str, int]:
+def read_kv(path: pathlib.Path) -> dict[str, int]:
     """``key value`` lines (memory.stat, cpu.stat, /proc/meminfo with its ``kB``)."""
     out: dict[str, int] = {}
     try:
@@ -131,8 +131,8 @@ class CgroupReader:
             d = self.root / rel
             if not d.is_dir():
                 return None
-            cpu = _read_kv(d / "cpu.stat").get("usage_usec")
-            stat = _read_kv(d / "memory.stat")
+            cpu = read_kv(d / "cpu.stat").get("usage_usec")
+            stat = read_kv(d / "memory.stat")
             usage = _read_int(d / "memory.current")
             inactive, anon = stat.get("inactive_file", 0), stat.get("anon")
             faults, major = stat.get("pgfault"), stat.get("pgmajfault")
@@ -142,7 +142,7 @@ class CgroupReader:
             if not cpu_dir.is_dir() and not mem_dir.is_dir():
                 return None
             cpu_ns = _read_int(cpu_dir / "cpuacct.usage")
-            stat = _read_kv(mem_dir / "memory.stat")
+            stat = read_kv(mem_dir / "memory.stat")
             usage = _read_int(mem_dir / "memory.usage_in_bytes")
             inactive, anon = stat.get("total_inactive_file", 0), stat.get("total_rss")
             faults, major = stat.get("total_pgfault"), stat.get("total_pgmajfault")
@@ -161,11 +161,11 @@ def read_node(proc: pathlib.Path = PROC_ROOT, *, now_ns: int) -> tuple[Reading, 
         cpu_ns = busy * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         pass
-    mem = _read_kv(proc / "meminfo")
+    mem = read_kv(proc / "meminfo")
     total = mem.get("MemTotal", 0) * 1024
     usage = total - mem.get("MemFree", 0) * 1024
     working = max(0, usage - mem.get("Inactive(file)", 0) * 1024)
-    vm = _read_kv(proc / "vmstat")
+    vm = read_kv(proc / "vmstat")
     return Reading(now_ns, cpu_ns, usage, working, mem.get("AnonPages", 0) * 1024,
                    vm.get("pgfault"), vm.get("pgmajfault")), total
 
