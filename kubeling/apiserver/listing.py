@@ -13,6 +13,7 @@ storage at that revision, so a paged list is one consistent snapshot.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -242,8 +243,11 @@ async def _list_storage(
                 if limit and len(out) == limit:
                     remaining = None
                     if pred is None:  # as upstream: only known without selectors
-                        rest = await backend.list(prefix, revision=rv, start_key=kv.key)
-                        remaining = len(rest.kvs)
+                        # A compaction may have passed rv since the page was read: the count is
+                        # optional, the page is not, so leave it out rather than fail the list.
+                        with contextlib.suppress(storage.CompactedError):
+                            rest = await backend.list(prefix, revision=rv, start_key=kv.key)
+                            remaining = len(rest.kvs)
                     return ListResult(out, rv, encode_continue(rv, kv.key), remaining)
                 out.append(obj)
         if not page.more or not page.kvs:
