@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from kubeling.kubelet.runtime import sandbox
 from tests.e2e.cluster import Server
 from tests.kubelet import testimage
 
@@ -40,6 +41,11 @@ def _cleanup_node(data_dir: pathlib.Path) -> None:
         ids = subprocess.run(["runc", "--root", str(root), "list", "-q"], capture_output=True, text=True).stdout
         for cid in ids.split():
             subprocess.run(["runc", "--root", str(root), "delete", "-f", cid], capture_output=True)
+    # Pod-wide PID namespaces are held by a process (catatonit) that outlives the agent too.
+    for record in (data_dir / "sandboxes").glob("*/sandbox.json"):
+        holder = json.loads(record.read_text()).get("pid_holder")
+        if holder:
+            sandbox.stop_pid_holder(holder)
     mounts = [line.split()[1] for line in pathlib.Path("/proc/self/mounts").read_text().splitlines()
               if line.split()[1].startswith(str(data_dir))]
     for m in sorted(mounts, key=len, reverse=True):
