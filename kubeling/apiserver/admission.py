@@ -25,6 +25,18 @@ SERVICE_CIDR = ipaddress.ip_network("10.43.0.0/16")
 NODE_PORT_RANGE = (30000, 32767)
 
 
+async def lookup(api: Any, prefix: str, name: str) -> Obj | None:
+    """The stored object ``prefix + name``, as admission plugins read the objects they
+    consult (namespaces, PriorityClasses, RuntimeClasses): the watch cache answers almost
+    always, and a miss is confirmed against storage, since an object created a moment
+    ago may not have reached the cache yet."""
+    cached = api.cacher.resource(prefix).get(prefix + name)
+    if cached is not None:
+        return cached.obj  # type: ignore[no-any-return]
+    kv = await api.backend.get(prefix + name)
+    return orjson.loads(kv.value) if kv is not None else None
+
+
 class NamespaceLifecycle:
     def __init__(self, api: Any) -> None:
         self.api = api
@@ -35,17 +47,9 @@ class NamespaceLifecycle:
         ns = obj.get("metadata", {}).get("namespace", "")
         if not ns:
             return
-        # The watch cache answers almost always; a namespace created a moment ago
-        # may not have reached it yet, so a miss is confirmed against storage.
-        key = f"/registry/core/namespaces/{ns}"
-        cached = self.api.cacher.resource("/registry/core/namespaces/").get(key)
-        if cached is not None:
-            nsobj = cached.obj
-        else:
-            kv = await self.api.backend.get(key)
-            if kv is None:
-                raise errors.not_found_error("namespaces", "", ns)
-            nsobj = orjson.loads(kv.value)
+        nsobj = await lookup(self.api, "/registry/core/namespaces/", ns)
+        if nsobj is None:
+            raise errors.not_found_error("namespaces", "", ns)
         if nsobj.get("metadata", {}).get("deletionTimestamp") or (nsobj.get("status") or {}).get("phase") == "Terminating":
             raise errors.APIError(
                 403, "Forbidden",

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from kubeling.api import errors, registry
 from kubeling.api.kinds import scheduling
-from kubeling.apiserver import store
+from kubeling.apiserver import admission, store
 
 Obj = dict[str, Any]
 PREFIX = "/registry/scheduling.k8s.io/priorityclasses/"
@@ -29,21 +27,13 @@ class Priority:
         items, _ = self.api.cacher.resource(PREFIX).list("")
         return [c.obj for c in items]
 
-    async def _lookup(self, name: str) -> Obj | None:
-        cached = self.api.cacher.resource(PREFIX).get(PREFIX + name)
-        if cached is not None:
-            return cached.obj  # type: ignore[no-any-return]
-        # A class created a moment ago may not be in the watch cache yet.
-        kv = await self.api.backend.get(PREFIX + name)
-        return orjson.loads(kv.value) if kv is not None else None
-
     async def admit(self, ctx: store.Context, op: str, res: registry.Resource, obj: Obj, old: Obj | None) -> None:
         if op != "CREATE" or res.plural != "pods" or res.group != "":
             return
         spec = obj.setdefault("spec", {})
         name = spec.get("priorityClassName") or ""
         if name:
-            pc = await self._lookup(name)
+            pc = await admission.lookup(self.api, PREFIX, name)
             if pc is None:
                 raise errors.APIError(403, "Forbidden",
                                       f'pods "{obj["metadata"].get("name", "")}" is forbidden: no PriorityClass '

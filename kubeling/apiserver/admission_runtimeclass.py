@@ -23,10 +23,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import orjson
-
 from kubeling.api import errors, registry
-from kubeling.apiserver import store
+from kubeling.apiserver import admission, store
 from kubeling.lib import quantity
 
 Obj = dict[str, Any]
@@ -95,14 +93,6 @@ class RuntimeClass:
     def __init__(self, api: Any) -> None:
         self.api = api
 
-    async def _lookup(self, name: str) -> Obj | None:
-        cached = self.api.cacher.resource(PREFIX).get(PREFIX + name)
-        if cached is not None:
-            return cached.obj  # type: ignore[no-any-return]
-        # A class created a moment ago may not be in the watch cache yet.
-        kv = await self.api.backend.get(PREFIX + name)
-        return orjson.loads(kv.value) if kv is not None else None
-
     async def admit(self, ctx: store.Context, op: str, res: registry.Resource, obj: Obj, old: Obj | None) -> None:
         if op != "CREATE" or ctx.subresource or res.group or res.plural != "pods":
             return
@@ -112,7 +102,7 @@ class RuntimeClass:
         name = spec.get("runtimeClassName")
         rc: Obj | None = None
         if name:
-            rc = await self._lookup(str(name))
+            rc = await admission.lookup(self.api, PREFIX, str(name))
             if rc is None:
                 raise _forbidden(obj, f'pod rejected: RuntimeClass "{name}" not found')
         self._set_overhead(obj, spec, rc)
