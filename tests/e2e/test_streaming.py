@@ -96,11 +96,13 @@ def test_exec_output_and_exit_code(node: Server) -> None:
 class Terminal:
     """A command run on a pseudo terminal of 33 rows and 101 columns, as a user's shell would."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child
             fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-            os.execvp(argv[0], argv)
+            if env is None:
+                os.execvp(argv[0], argv)
+            os.execvpe(argv[0], argv, env)
         self.seen = b""
 
     def send(self, data: bytes) -> None:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pathlib
-import pty
 import re
-import select
 import shutil
 import struct
 import subprocess
@@ -28,6 +26,7 @@ import pytest
 from tests.e2e import test_node
 from tests.e2e.cluster import Server
 from tests.e2e.test_node import container, pod_status, run_pod, wait
+from tests.e2e.test_streaming import Terminal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -114,53 +113,29 @@ def test_port_forward(node: Server, version: str) -> None:
         proc.wait(timeout=10)
 
 
-def _terminal(argv: list[str]) -> tuple[int, int]:
-    """``argv`` on a pseudo terminal of 33 rows and 101 columns: (pid, the master side)."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-        os.execve(argv[0], argv, env())
-    return pid, fd
-
-
-def _expect(fd: int, seen: bytearray, pattern: bytes, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while pattern not in seen:
-        left = deadline - time.monotonic()
-        assert left > 0, f"no {pattern!r} in {bytes(seen)!r}"
-        if select.select([fd], [], [], left)[0]:
-            try:
-                seen += os.read(fd, 4096)
-            except OSError:
-                break
-    assert pattern in seen, bytes(seen)
-
-
 def test_exec_with_a_tty_and_a_resize(node: Server) -> None:
     running(node, "spdy-shell", "sleep", "3600")
-    pid, fd = _terminal([kubectl_path("1.27"), "--kubeconfig", str(node.kubeconfig), "exec", "-it", "spdy-shell",
-                         "--", "sh"])
-    seen = bytearray()
+    term = Terminal([kubectl_path("1.27"), "--kubeconfig", str(node.kubeconfig), "exec", "-it", "spdy-shell",
+                     "--", "sh"], env=env())
     try:
-        os.write(fd, b"echo sum-$((40+2)); tty; stty size\n")
-        _expect(fd, seen, b"sum-42")
-        _expect(fd, seen, b"/dev/pts/")
-        _expect(fd, seen, b"33 101")
+        term.send(b"echo sum-$((40+2)); tty; stty size\n")
+        term.expect(b"sum-42")
+        term.expect(b"/dev/pts/")
+        term.expect(b"33 101")
         # The user's terminal changes size: kubectl sends it on the resize stream.
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        fcntl.ioctl(term.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         for _ in range(15):  # the resize travels on its own stream: ask until it has arrived
-            os.write(fd, b"stty size\n")
+            term.send(b"stty size\n")
             try:
-                _expect(fd, seen, b"40 120", timeout=2)
+                term.expect(b"40 120", timeout=2)
                 break
             except AssertionError:
                 continue
-        assert b"40 120" in seen, bytes(seen)
-        os.write(fd, b"exit 7\n")
-        _, status = os.waitpid(pid, 0)
-        assert os.WEXITSTATUS(status) == 7
+        assert b"40 120" in term.seen, term.seen
+        term.send(b"exit 7\n")
+        assert term.exit_status() == 7
     finally:
-        os.close(fd)
+        term.close()
 
 
 def test_attach_streams_output(node: Server) -> None:
