@@ -132,6 +132,9 @@ def test_exec_with_a_tty(node: Server) -> None:
     running(node, "shell")
     term = Terminal(["kubectl", "--kubeconfig", str(node.kubeconfig), "exec", "-it", "shell", "--", "sh"])
     try:
+        # Type once the shell is up: runc copies the window size onto the container's terminal
+        # just after starting the process, and a command run before that sees no size.
+        term.expect(b"/ # ")
         term.send(b"echo sum-$((40+2)); tty; stty size\n")
         term.expect(b"sum-42")
         term.expect(b"/dev/pts/")

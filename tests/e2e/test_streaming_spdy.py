@@ -118,6 +118,7 @@ def test_exec_with_a_tty_and_a_resize(node: Server) -> None:
     term = Terminal([kubectl_path("1.27"), "--kubeconfig", str(node.kubeconfig), "exec", "-it", "spdy-shell",
                      "--", "sh"], env=env())
     try:
+        term.expect(b"/ # ")  # the shell is up (see test_streaming.test_exec_with_a_tty)
         term.send(b"echo sum-$((40+2)); tty; stty size\n")
         term.expect(b"sum-42")
         term.expect(b"/dev/pts/")
